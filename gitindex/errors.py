@@ -1,0 +1,49 @@
+"""Errors the library raises; only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+# Exit codes, documented in the README.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another sync holds the lock and --no-wait was given
+EXIT_INTERRUPTED = 130
+
+
+class GitindexError(Exception):
+    """An expected failure: the message says what failed and what to try next."""
+
+    exit_code = EXIT_ERROR
+
+
+class NotARepositoryError(GitindexError):
+    pass
+
+
+class BadRevisionError(GitindexError):
+    pass
+
+
+class ConfigError(GitindexError):
+    exit_code = EXIT_USAGE
+
+
+class LockedError(GitindexError):
+    exit_code = EXIT_LOCKED
+
+
+class IndexMismatchError(GitindexError):
+    """The index was built with another model or chunker."""
+
+
+class StoreError(GitindexError):
+    pass
+
+
+class ModelError(GitindexError):
+    pass
+
+
+class Interrupted(GitindexError):
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,84 @@
+"""Where one repository's index lives, and the parts that serve it (opened lazily)."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+from gitindex.chunking import CHUNKER_VERSION
+from gitindex.config import Config
+from gitindex.embedding import ModelSpec, resolve_model
+from gitindex.errors import NotARepositoryError
+from gitindex.manifest import Manifest
+from gitindex.repo import Repo
+from gitindex.selection import Selector
+from gitindex.store import VectorStore, open_store
+
+DATA_DIR = "gitindex"  # under the git dir; a plain directory gets .gitindex/ instead
+
+
+def locate(start: Path, *, allow_plain: bool = False) -> tuple[Repo | None, Path]:
+    """The repository around `start` and its top directory; or, when allowed, `start` itself
+    as a plain directory."""
+    try:
+        repo = Repo(start)
+    except NotARepositoryError:
+        if not allow_plain:
+            raise
+        if not start.is_dir():
+            raise NotARepositoryError(f"{start} is not a directory") from None
+        return None, start.resolve()
+    return repo, (repo.workdir or repo.gitdir).resolve()
+
+
+class Index:
+    """One repository's (or plain directory's) index: manifest, store, vector cache, model."""
+
+    def __init__(self, repo: Repo | None, root: Path, config: Config) -> None:
+        self.repo = repo
+        self.root = root
+        self.config = config
+        if repo is not None:
+            self.data_dir = repo.gitdir / DATA_DIR
+            # Worktrees share one vector cache: the same text is embedded once per clone.
+            self.cache_dir = repo.commondir / DATA_DIR
+        else:
+            self.data_dir = self.cache_dir = root / f".{DATA_DIR}"
+        self.collection = config.collection or _collection_name(root.name)
+
+    @cached_property
+    def spec(self) -> ModelSpec:
+        return resolve_model(self.config.model)
+
+    @property
+    def chunker_id(self) -> str:
+        return f"{CHUNKER_VERSION}/{self.spec.budget}"
+
+    @cached_property
+    def selector(self) -> Selector:
+        return Selector(self.config)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        return Manifest(self.data_dir / "manifest.sqlite")
+
+    @cached_property
+    def store(self) -> VectorStore:
+        return open_store(
+            url=self.config.qdrant_url, api_key=self.config.qdrant_api_key,
+            collection=self.collection, data_dir=self.data_dir, lock_timeout=30.0,
+        )
+
+    @property
+    def sync_lock_path(self) -> Path:
+        return self.data_dir / "sync.lock"
+
+    def close(self) -> None:
+        if "manifest" in self.__dict__:
+            self.manifest.close()
+
+
+def _collection_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")
+    return cleaned or "gitindex"

@@ -1,0 +1,174 @@
+"""What has been indexed: path -> blob id, each blob's chunks, the last synced tree (sqlite)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitindex.chunking import Chunk
+
+# Each entry moves the schema one version up; never edit one that has shipped.
+_MIGRATIONS = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE files (
+        path TEXT PRIMARY KEY, blob TEXT NOT NULL, mode INTEGER NOT NULL, chunks INTEGER NOT NULL
+    );
+    CREATE INDEX files_blob ON files (blob);
+    CREATE TABLE chunks (
+        blob TEXT NOT NULL, idx INTEGER NOT NULL, start_line INTEGER NOT NULL,
+        end_line INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (blob, idx)
+    );
+    CREATE TABLE dirty (path TEXT PRIMARY KEY);
+    CREATE TABLE dir_state (
+        path TEXT PRIMARY KEY, blob TEXT NOT NULL, mode INTEGER NOT NULL,
+        size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
+    );
+    """,
+)
+
+# Keys of the meta table.
+MODEL, CHUNKER, STORE, COLLECTION, SELECTION = "model", "chunker", "store", "collection", "selection"
+SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedFile:
+    path: str
+    blob: str
+    mode: int
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A path's new state after a batch: indexed with these chunks, or removed (chunks None)."""
+
+    path: str
+    blob: str | None
+    mode: int
+    chunks: list[Chunk] | None
+
+
+class Manifest:
+    """The sqlite manifest under the git dir (WAL: readers never block the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set(self, **values: str | None) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for key, value in values.items():
+                if value is None:
+                    self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                else:
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def file(self, path: str) -> IndexedFile | None:
+        row = self.db.execute(
+            "SELECT path, blob, mode, chunks FROM files WHERE path = ?", (path,)
+        ).fetchone()
+        return IndexedFile(*row) if row else None
+
+    def files(self) -> Iterator[IndexedFile]:
+        for row in self.db.execute("SELECT path, blob, mode, chunks FROM files ORDER BY path"):
+            yield IndexedFile(*row)
+
+    def counts(self) -> tuple[int, int]:
+        """(files indexed, chunks indexed)."""
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM files").fetchone()
+        return int(row[0]), int(row[1])
+
+    def blob_chunks(self, blob: str) -> list[tuple[int, int, str]] | None:
+        rows = self.db.execute(
+            "SELECT start_line, end_line, hash FROM chunks WHERE blob = ? ORDER BY idx", (blob,)
+        ).fetchall()
+        return [tuple(r) for r in rows] or None
+
+    def mark_dirty(self, paths: Iterable[str]) -> None:
+        """Record, before the store is touched, which paths a batch is about to change."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?)", ((p,) for p in paths))
+
+    def dirty(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM dirty ORDER BY path")]
+
+    def set_mode(self, path: str, mode: int) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("UPDATE files SET mode = ? WHERE path = ?", (mode, path))
+
+    def record(self, records: Iterable[FileRecord], clear_dirty: Iterable[str] = ()) -> None:
+        """Commit a batch that the store has acknowledged, and clear its paths' dirty marks."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("DELETE FROM dirty WHERE path = ?", ((p,) for p in clear_dirty))
+            for rec in records:
+                if rec.chunks is None or rec.blob is None:
+                    self.db.execute("DELETE FROM files WHERE path = ?", (rec.path,))
+                    continue
+                self.db.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                    (rec.path, rec.blob, rec.mode, len(rec.chunks)),
+                )
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)",
+                    ((rec.blob, i, c.start, c.end, c.hash) for i, c in enumerate(rec.chunks)),
+                )
+
+    def finish(self, tree: str | None, commit: str | None) -> None:
+        """A run completed: the store now holds exactly the chunks of `tree`."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM dirty")
+            self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
+            for key, value in ((SYNCED_TREE, tree), (SYNCED_COMMIT, commit)):
+                if value is None:
+                    self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                else:
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def reset(self) -> None:
+        """Forget everything indexed (the store is being rebuilt from scratch)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("files", "chunks", "dirty", "dir_state", "meta"):
+                self.db.execute(f"DELETE FROM {table}")
+
+    # The plain-directory source keeps its last snapshot here (git keeps ours as a tree).
+    def dir_state(self) -> dict[str, tuple[str, int, int, int]]:
+        return {
+            r[0]: (r[1], r[2], r[3], r[4])
+            for r in self.db.execute("SELECT path, blob, mode, size, mtime_ns FROM dir_state")
+        }
+
+    def save_dir_state(self, rows: Iterable[tuple[str, str, int, int, int]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM dir_state")
+            self.db.executemany("INSERT INTO dir_state VALUES (?, ?, ?, ?, ?)", rows)

@@ -1,0 +1,160 @@
+"""Qdrant Edge (qdrant-edge-py): Qdrant's engine in-process, one shard on disk, no server."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import filelock
+from qdrant_edge import (
+    CountRequest,
+    Distance,
+    EdgeConfig,
+    EdgeShard,
+    EdgeVectorParams,
+    FieldCondition,
+    Filter,
+    MatchAny,
+    MatchValue,
+    PayloadSchemaType,
+    Point,
+    Query,
+    QueryRequest,
+    ScrollRequest,
+    UpdateOperation,
+)
+
+from gitindex.errors import LockedError, StoreError
+from gitindex.store import INDEXED_FIELDS, PointData, ScoredPayload
+
+_PAGE = 1000
+
+
+class EmbeddedStore:
+    """A shard can be open in one process only (NOTES.md): every open, reads included, happens
+    under an inter-process lock, and a sync holds it only while it writes a batch, so `search`
+    and `status` get in between batches."""
+
+    def __init__(self, path: Path, collection: str, lock_timeout: float) -> None:
+        self.path = path
+        self.location = str(path)
+        self.collection = collection
+        self._lock = filelock.FileLock(str(path.parent / f"{collection}.lock"))
+        self._lock_timeout = lock_timeout
+        self._shard: EdgeShard | None = None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[EmbeddedStore]:
+        if self._shard is not None:  # already open in this process
+            yield self
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire(timeout=self._lock_timeout)
+        except filelock.Timeout:
+            raise LockedError(
+                f"the embedded store {self.path} stayed busy for {self._lock_timeout:.0f} s; "
+                "another gitindex process is writing to it, try again shortly"
+            ) from None
+        try:
+            if self.exists():
+                try:
+                    self._shard = EdgeShard.load(str(self.path))
+                except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
+                    raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from None
+            yield self
+        finally:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
+            self._lock.release()
+
+    def exists(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def _create(self, dim: int) -> EdgeShard:
+        config = EdgeConfig(vectors=EdgeVectorParams(size=dim, distance=Distance.Cosine))
+        shard = EdgeShard.create(str(self.path), config)
+        for name in INDEXED_FIELDS:
+            shard.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
+        return shard
+
+    def upsert(self, points: Sequence[PointData]) -> None:
+        if not points:
+            return
+        if self._shard is None:
+            self._shard = self._create(len(points[0].vector))
+        self._shard.update(
+            UpdateOperation.upsert_points(
+                [Point(p.id, [float(x) for x in p.vector], p.payload) for p in points]
+            )
+        )
+
+    def delete_path(self, path: str, keep_blob: str | None = None) -> None:
+        if self._shard is None:
+            return
+        keep = [FieldCondition("blob", match=MatchValue(keep_blob))] if keep_blob else None
+        self._shard.update(
+            UpdateOperation.delete_points_by_filter(
+                Filter(must=[FieldCondition("path", match=MatchValue(path))], must_not=keep)
+            )
+        )
+
+    def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        if self._shard is None or not hashes:
+            return found
+        wanted = list(dict.fromkeys(hashes))
+        for i in range(0, len(wanted), _PAGE):
+            part = wanted[i : i + _PAGE]
+            offset: Any = None
+            while True:
+                records, offset = self._shard.scroll(
+                    ScrollRequest(
+                        offset=offset, limit=_PAGE, with_payload=["hash"], with_vector=True,
+                        filter=Filter(must=[FieldCondition("hash", match=MatchAny(part))]),
+                    )
+                )
+                for rec in records:
+                    if rec.payload and isinstance(rec.vector, list):
+                        found.setdefault(rec.payload["hash"], rec.vector)  # type: ignore[arg-type]
+                if offset is None:
+                    break
+        return found
+
+    def query(self, vector: Sequence[float], limit: int, paths: Sequence[str] | None) -> list[ScoredPayload]:
+        if self._shard is None:
+            return []
+        flt = Filter(must=[FieldCondition("path", match=MatchAny(list(paths)))]) if paths is not None else None
+        hits = self._shard.query(
+            QueryRequest(limit=limit, query=Query.Nearest([float(x) for x in vector]),
+                         with_payload=True, filter=flt)
+        )
+        return [ScoredPayload(h.score, dict(h.payload or {})) for h in hits]
+
+    def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+        if self._shard is None:
+            return
+        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit"]
+        offset: Any = None
+        while True:
+            records, offset = self._shard.scroll(
+                ScrollRequest(offset=offset, limit=_PAGE, with_payload=fields, with_vector=False)
+            )
+            for rec in records:
+                yield str(rec.id), dict(rec.payload or {})
+            if offset is None:
+                return
+
+    def count(self) -> int:
+        return self._shard.count(CountRequest(exact=True)) if self._shard is not None else 0
+
+    def drop(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+        shutil.rmtree(self.path, ignore_errors=True)

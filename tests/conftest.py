@@ -1,0 +1,116 @@
+"""Fixtures: real git repositories, the real bundled model, the real embedded Qdrant."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gitindex.config import Config
+from gitindex.embedding import SentenceTransformerEmbedder, resolve_model
+from gitindex.index import Index, locate
+from gitindex.sync import SyncResult, sync
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+class CountingEmbedder:
+    """The real model, counting what it is asked to embed (so reuse can be asserted)."""
+
+    def __init__(self) -> None:
+        self.inner = SentenceTransformerEmbedder(resolve_model("all-MiniLM-L6-v2"))
+        self.model_id = self.inner.model_id
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.embed(texts)
+
+    def reset(self) -> None:
+        self.texts.clear()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture(autouse=True)
+def _reset_embedder_counts(request: pytest.FixtureRequest) -> None:
+    if "embedder" in request.fixturenames:
+        request.getfixturevalue("embedder").reset()
+
+
+def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+        env={**os.environ, **GIT_ENV, **(env or {})},
+    )
+    return out.stdout.strip()
+
+
+class GitRepo:
+    """A real repository in a temporary directory, with helpers to change and commit it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+
+    def git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return git(self.path, *args, env=env)
+
+    def write(self, files: dict[str, str | bytes]) -> None:
+        for name, content in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                target.write_text(content)
+
+    def commit(self, files: dict[str, str | bytes] | None = None, message: str = "change") -> str:
+        if files:
+            self.write(files)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+def open_index(path: Path, **settings: Any) -> Index:
+    found, root = locate(path, allow_plain=True)
+    return Index(found, root, replace(Config(), **settings))
+
+
+def run_sync(path: Path, embedder: CountingEmbedder, ref: str = "HEAD", **settings: Any) -> SyncResult:
+    """Sync the repository at `path` to `ref` with the shared real model."""
+    ix = open_index(path, **settings)
+    try:
+        target = ix.repo.resolve(ref) if ix.repo is not None else None
+        return sync(ix, target, embedder=embedder)
+    finally:
+        ix.close()
+
+
+def python_source(name: str, functions: int = 3, body_lines: int = 6) -> str:
+    """A small, realistic Python module whose functions each make their own chunk."""
+    parts = [f'"""The {name} module."""\n\nimport os\n']
+    for i in range(functions):
+        body = "\n".join(f"    value_{j} = os.path.join('{name}', '{i}', str({j}))" for j in range(body_lines))
+        parts.append(f"\ndef {name}_function_{i}(argument):\n    \"\"\"Handle {name} case {i}.\"\"\"\n{body}\n    return value_0\n")
+    return "".join(parts)
