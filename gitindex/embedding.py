@@ -95,10 +95,10 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()  # our own progress bar is enough
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # ours is enough
 
                 self._model = SentenceTransformer(self.spec.location, device=self.device)
-            except Exception as exc:  # noqa: BLE001 - any load failure is the same to the user
+            except Exception as exc:
                 raise ModelError(
                     f"cannot load embedding model {self.spec.location!r}: {exc}. "
                     "Give --model a local sentence-transformers directory, or install "
@@ -107,8 +107,10 @@ class SentenceTransformerEmbedder:
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
         model = self._load()
-        return model.encode(
+        return np.asarray(model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=False,
-        ).astype("float32")
+        ), dtype=np.float32)

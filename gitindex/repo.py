@@ -99,10 +99,8 @@ class Repo:
 
     def staged(self, index_file: str | None = None) -> Target:
         """The tree of the index (what the next commit would hold)."""
-        index = pygit2.Index(index_file) if index_file else self.git.index
-        if index_file:
-            index._repo = self.git  # type: ignore[attr-defined]  # write_tree needs the odb
-        tree = index.write_tree(self.git) if index_file else index.write_tree()
+        # Hooks run with GIT_INDEX_FILE pointing at a temporary index (commit -a, partial commits).
+        tree = pygit2.Index(index_file).write_tree(self.git) if index_file else self.git.index.write_tree()
         return Target(tree=str(tree), commit=None, label="staged")
 
     def walk(self, tree_id: str, prefix: str = "") -> Iterator[Entry]:
@@ -110,7 +108,7 @@ class Repo:
         tree = self.git.get(tree_id)
         assert isinstance(tree, pygit2.Tree)
         for obj in tree:
-            path = prefix + obj.name
+            path = prefix + str(obj.name)
             if obj.filemode == _TREE:
                 yield from self.walk(str(obj.id), path + "/")
             else:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +24,16 @@ from gitindex.errors import IndexMismatchError, Interrupted
 from gitindex.index import Index
 from gitindex.lock import sync_lock
 from gitindex.manifest import (
-    CHUNKER, COLLECTION, LAST_RUN, MODEL, SELECTION, STORE, SYNCED_TREE, FileRecord, IndexedFile,
+    CHUNKER,
+    COLLECTION,
+    LAST_RUN,
+    MODEL,
+    SELECTION,
+    STORE,
+    SYNCED_TREE,
+    FileRecord,
+    IndexedFile,
+    Manifest,
 )
 from gitindex.repo import Change, Entry, Target, is_regular, mode_kind
 from gitindex.store import PointData, point_id
@@ -53,6 +63,9 @@ class SyncResult:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Seconds spent per phase: git, read_chunk (main thread), lookup, embed (embedding thread),
+    # store, manifest (writing thread). The threads overlap, so they can add up to more than wall.
+    phases: Counter[str] = field(default_factory=Counter)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +80,7 @@ class SyncResult:
             "chunks": {"embedded": self.embedded, "reused": self.reused, "deleted": self.deleted_chunks},
             "seconds": round(self.seconds, 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "phases": {k: round(v, 3) for k, v in sorted(self.phases.items())},
             "notes": self.notes,
         }
 
@@ -117,6 +131,17 @@ def sync(
     return run.result
 
 
+def _timed(items: Iterator[Change], clock: Counter[str], phase: str) -> Iterator[Change]:
+    """Yield from `items`, adding the time spent producing them to clock[phase]."""
+    while True:
+        started = time.perf_counter()
+        item = next(items, None)
+        clock[phase] += time.perf_counter() - started
+        if item is None:
+            return
+        yield item
+
+
 def skip_reason(ix: Index, target: Target | None, entry: Entry) -> str | None:
     """Why a file is not indexed, judged without reading it (None: read it)."""
     sel = ix.selector
@@ -155,6 +180,76 @@ class _Update:
     entry: Entry
     chunks: list[Chunk]
     old: IndexedFile | None
+
+
+@dataclass
+class _Batch:
+    updates: list[_Update]
+    removes: list[IndexedFile]
+    vectors: dict[str, Any] = field(default_factory=dict)
+    embedded: int = 0
+
+
+class _Pipeline:
+    """Embedding overlaps reading/chunking (this thread) and store/manifest writes: each batch
+    goes through an embedding thread, then a writing thread, in order, at most two in flight."""
+
+    _IN_FLIGHT = 2
+
+    def __init__(self, run: _Run) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.run = run
+        self._embed = ThreadPoolExecutor(1, thread_name_prefix="gitindex-embed")
+        self._write = ThreadPoolExecutor(1, thread_name_prefix="gitindex-write")
+        self._pending: list[Future[None]] = []
+        self._manifest: Manifest | None = None
+        self._failed = False
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        cancel = exc[0] is not None
+        self._embed.shutdown(wait=not cancel, cancel_futures=cancel)
+        self._write.shutdown(wait=not cancel, cancel_futures=cancel)
+        if self._manifest is not None and not cancel:
+            self._manifest.close()
+
+    def submit(self, batch: _Batch) -> None:
+        if not batch.updates and not batch.removes:
+            return
+        embedded = self._embed.submit(self._guard, self.run.embed_stage, batch)
+        self._pending.append(self._write.submit(self._write_when_embedded, embedded))
+        while len(self._pending) > self._IN_FLIGHT:
+            self._pending.pop(0).result()  # re-raises a failure of either stage
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+    def _guard(self, stage: Callable[[_Batch], _Batch], batch: _Batch) -> _Batch:
+        if self._failed:  # an earlier batch failed: write nothing after it
+            raise _Skipped
+        return stage(batch)
+
+    def _write_when_embedded(self, embedded: Future[_Batch]) -> None:
+        try:
+            batch = embedded.result()
+            if self._failed:
+                raise _Skipped
+            if self._manifest is None:  # sqlite connections belong to one thread
+                self._manifest = Manifest(self.run.m.path)
+            self.run.write_stage(batch, self._manifest)
+        except _Skipped:
+            raise
+        except BaseException:
+            self._failed = True
+            raise
+
+
+class _Skipped(Exception):
+    """A batch not written because an earlier one failed (the first failure is reported)."""
 
 
 class _Run:
@@ -275,21 +370,30 @@ class _Run:
     def execute(self, rebuild: bool) -> None:
         self._prepare(rebuild)
         limit = self.ix.config.max_files
-        for change in self._changes():
-            self._apply(change)
-            if self.progress:
-                self.progress.advance(1, 0)
-            if self.batch_chunks >= self.ix.config.batch_size or \
-                    len(self.updates) + len(self.removes) >= _MAX_BATCH_FILES:
-                self._flush()
-            if limit is not None and self.files_done >= limit:
-                self._flush()
-                self.result.complete = False
-                self.result.notes.append(f"stopped after {limit} files (--max-files); run again to continue")
-                break
-        else:
-            self._flush()
-            self._finish()
+        with _Pipeline(self) as pipeline:
+            for change in _timed(self._changes(), self.result.phases, "git"):
+                self._apply(change)
+                if self.progress:
+                    self.progress.advance(1, 0)
+                if self.batch_chunks >= self.ix.config.batch_size or \
+                        len(self.updates) + len(self.removes) >= _MAX_BATCH_FILES:
+                    pipeline.submit(self._take_batch())
+                if self.should_stop():
+                    break
+                if limit is not None and self.files_done >= limit:
+                    self.result.complete = False
+                    self.result.notes.append(f"stopped after {limit} files (--max-files); run again to continue")
+                    break
+            else:
+                pipeline.submit(self._take_batch())
+                pipeline.drain()
+                self._finish()
+                return
+            pipeline.submit(self._take_batch())
+            pipeline.drain()
+        if self.result.complete:  # stopped by should_stop(), after the last whole batch
+            self.result.complete = False
+            raise Interrupted("interrupted; what was indexed is kept, run `gitindex sync` to finish")
 
     def _apply(self, change: Change) -> None:
         old, new = change.old, change.new
@@ -332,7 +436,9 @@ class _Run:
             return self._skip(reason, entry.path) if reason else self._mode_only(cur, entry)
         if self._counter is None:
             self._counter = self.ix.spec.token_counter()
+        started = time.perf_counter()
         reason, chunks = examine(self.ix, self.target, entry, self._counter)
+        self.result.phases["read_chunk"] += time.perf_counter() - started
         if reason is not None:
             return self._skip(reason, entry.path)
         self.updates.append(_Update(entry, chunks, cur))
@@ -350,10 +456,15 @@ class _Run:
         return "modified"
 
     # -- one batch --------------------------------------------------------------------------
-    @property
+    def _take_batch(self) -> _Batch:
+        batch = _Batch(self.updates, self.removes)
+        self.updates, self.removes, self.batch_chunks = [], [], 0
+        return batch
+
     def cache(self) -> VectorCache:
+        """The vector cache; used by the embedding stage's thread only."""
         if self._cache is None:
-            from gitindex.cache import VectorCache  # numpy: not needed by a no-op run
+            from gitindex.cache import VectorCache  # numpy: a no-op run never needs it
 
             self._cache = VectorCache(self.ix.cache_dir / "vectors.sqlite", self.ix.config.cache_max_mb)
         return self._cache
@@ -364,65 +475,77 @@ class _Run:
             self._embedder = SentenceTransformerEmbedder(self.ix.spec, self.ix.config.device)
         return self._embedder
 
-    def _vectors(self) -> tuple[dict[str, Any], int]:
-        """Vectors for every chunk of the batch: from the cache, else the store, else the model.
-        Returns them with the number of texts embedded."""
-        texts = {c.hash: c.text for u in self.updates for c in u.chunks}
+    def embed_stage(self, batch: _Batch) -> _Batch:
+        """Vectors for every chunk of the batch: from the cache, else the store, else the model."""
+        import numpy as np
+
+        texts = {c.hash: c.text for u in batch.updates for c in u.chunks}
         if not texts:
-            return {}, 0
-        model = self.ix.spec.model_id
-        vectors: dict[str, Any] = self.cache.get_many(model, texts)
-        missing = [h for h in texts if h not in vectors]
+            return batch
+        clock = self.result.phases
+        started = time.perf_counter()
+        model, cache = self.ix.spec.model_id, self.cache()
+        batch.vectors = cache.get_many(model, texts)
+        missing = [h for h in texts if h not in batch.vectors]
         if missing and self.store.exists():
             with self.store.session():
                 found = self.store.vectors_for(missing)
             if found:
-                self.cache.put_many(model, found)
-                vectors.update(found)
+                cache.put_many(model, {h: np.asarray(v, dtype=np.float32) for h, v in found.items()})
+                batch.vectors.update(found)
                 missing = [h for h in missing if h not in found]
+        clock["lookup"] += time.perf_counter() - started
         if missing:
-            embedded = self.embedder.embed([texts[h] for h in missing])
-            fresh = dict(zip(missing, embedded, strict=True))
-            self.cache.put_many(model, fresh)
-            vectors.update(fresh)
-        return vectors, len(missing)
+            started = time.perf_counter()
+            fresh = dict(zip(missing, self.embedder.embed([texts[h] for h in missing]), strict=True))
+            clock["embed"] += time.perf_counter() - started
+            started = time.perf_counter()
+            cache.put_many(model, fresh)
+            batch.vectors.update(fresh)
+            batch.embedded = len(missing)
+            clock["lookup"] += time.perf_counter() - started
+        return batch
 
-    def _flush(self) -> None:
-        if not self.updates and not self.removes:
+    def write_stage(self, batch: _Batch, manifest: Manifest) -> None:
+        """Store first (acknowledged), then the manifest; dirty marks cover the gap."""
+        if not batch.updates and not batch.removes:
             return
-        vectors, embedded = self._vectors()
-        paths = [u.entry.path for u in self.updates] + [r.path for r in self.removes]
-        self.m.mark_dirty(paths)
+        clock = self.result.phases
+        started = time.perf_counter()
+        paths = [u.entry.path for u in batch.updates] + [r.path for r in batch.removes]
+        manifest.mark_dirty(paths)
         commit = self.target.commit if self.target else None
         points = [
-            PointData(point_id(u.entry.path, u.entry.oid, i), vectors[c.hash], {
+            PointData(point_id(u.entry.path, u.entry.oid, i), batch.vectors[c.hash], {
                 "path": u.entry.path, "blob": u.entry.oid, "hash": c.hash,
                 "start_line": c.start, "end_line": c.end, "language": language(u.entry.path),
                 "text": c.text, "commit": commit,
             })
-            for u in self.updates for i, c in enumerate(u.chunks)
+            for u in batch.updates for i, c in enumerate(u.chunks)
         ]
+        clock["manifest"] += time.perf_counter() - started
+        started = time.perf_counter()
         with self.store.session():
             self.store.upsert(points)
-            for u in self.updates:  # upsert first, then delete: a file is never absent
+            for u in batch.updates:  # upsert first, then delete: a file is never absent
                 if u.old is not None or u.entry.path in self.dirty:
                     self.store.delete_path(u.entry.path, keep_blob=u.entry.oid)
-            for r in self.removes:
+            for r in batch.removes:
                 self.store.delete_path(r.path)
-        records = [FileRecord(u.entry.path, u.entry.oid, u.entry.mode, u.chunks) for u in self.updates]
-        records += [FileRecord(r.path, None, 0, None) for r in self.removes]
-        self.m.record(records, clear_dirty=paths)
+        clock["store"] += time.perf_counter() - started
+        started = time.perf_counter()
+        records = [FileRecord(u.entry.path, u.entry.oid, u.entry.mode, u.chunks) for u in batch.updates]
+        records += [FileRecord(r.path, None, 0, None) for r in batch.removes]
+        manifest.record(records, clear_dirty=paths)
+        clock["manifest"] += time.perf_counter() - started
         self.dirty.difference_update(paths)
-        self.result.embedded += embedded
-        self.result.reused += len(points) - embedded
-        self.result.deleted_chunks += sum(u.old.chunks for u in self.updates if u.old and u.old.blob != u.entry.oid)
-        self.result.deleted_chunks += sum(r.chunks for r in self.removes)
+        r = self.result
+        r.embedded += batch.embedded
+        r.reused += len(points) - batch.embedded
+        r.deleted_chunks += sum(u.old.chunks for u in batch.updates if u.old and u.old.blob != u.entry.oid)
+        r.deleted_chunks += sum(x.chunks for x in batch.removes)
         if self.progress:
             self.progress.advance(0, len(points))
-        self.updates, self.removes, self.batch_chunks = [], [], 0
-        if self.should_stop():
-            self.result.complete = False
-            raise Interrupted("interrupted; what was indexed is kept, run `gitindex sync` to finish")
 
     def _finish(self) -> None:
         target = self.target

@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+
 from gitindex.errors import Interrupted
 from gitindex.search import search
 from gitindex.sync import sync

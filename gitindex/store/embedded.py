@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,19 @@ class EmbeddedStore:
         self._lock = filelock.FileLock(str(path.parent / f"{collection}.lock"))
         self._lock_timeout = lock_timeout
         self._shard: EdgeShard | None = None
+        self._thread_lock = threading.RLock()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[EmbeddedStore]:
-        if self._shard is not None:  # already open in this process
-            yield self
-            return
+        with self._thread_lock:  # sync's embedding and writing threads share this object
+            if self._shard is not None:  # already open in this thread
+                yield self
+                return
+            with self._open():
+                yield self
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire(timeout=self._lock_timeout)
@@ -65,7 +73,7 @@ class EmbeddedStore:
                     self._shard = EdgeShard.load(str(self.path))
                 except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
                     raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from None
-            yield self
+            yield
         finally:
             if self._shard is not None:
                 self._shard.flush()

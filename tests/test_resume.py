@@ -1,0 +1,96 @@
+"""Real processes: a sync killed with SIGKILL resumes; a no-op sync imports no ML library."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+
+from gitindex.verify import verify
+
+
+def _gitindex(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitindex", *args], cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def _indexed_files(manifest: Path) -> int:
+    if not manifest.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{manifest}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM files").fetchone()[0])
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({f"pkg/mod{i:02}.py": python_source(f"mod{i}", functions=2) for i in range(40)})
+    manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
+    proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
+    deadline = time.monotonic() + 120
+    while _indexed_files(manifest) < 6:  # at least three batches are in
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sync made no progress"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _indexed_files(manifest)
+    assert 6 <= done < 40, "killed mid-run"
+
+    result = run_sync(repo.path, embedder, batch_size=4)
+    total = 40 * 2
+    assert result.complete and result.added + done >= 40
+    assert result.embedded <= total - 2 * done, "finished batches were embedded again"
+    ix = open_index(repo.path)
+    assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+
+
+def test_noop_sync_imports_no_ml_library(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"a.py": python_source("a", functions=1)})
+    run_sync(repo.path, embedder)
+    probe = (
+        "import sys, json\n"
+        "from gitindex.cli import app\n"
+        "try:\n    app(['sync', '--json'], standalone_mode=False)\n"
+        "finally:\n"
+        "    heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'onnxruntime')"
+        " if m in sys.modules)\n"
+        "    print(json.dumps(heavy), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo.path, capture_output=True, text=True,
+                         check=True, env={**os.environ})
+    summary = json.loads(out.stdout)
+    assert summary["chunks"]["embedded"] == 0 and summary["files"]["unchanged"] == 1
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+
+
+def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({f"m{i:02}.py": python_source(f"m{i}", functions=2) for i in range(40)})
+    manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
+    proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
+    deadline = time.monotonic() + 120
+    while _indexed_files(manifest) < 2:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "run `gitindex sync` to finish" in err
+    ix = open_index(repo.path)
+    assert not ix.manifest.dirty(), "stopped between batches, not inside one"
+    ix.close()
+    result = run_sync(repo.path, embedder, batch_size=4)
+    assert result.complete
+    ix = open_index(repo.path)
+    assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
