@@ -268,6 +268,7 @@ class _Run:
                                  label=target.label if target else "directory")
         self.dirty = set(self.m.dirty())
         self.full = False
+        self.store_had_points = False
         self.updates: list[_Update] = []
         self.removes: list[IndexedFile] = []
         self.batch_chunks = 0
@@ -294,22 +295,25 @@ class _Run:
                     self.result.notes.append(
                         f"model or chunker changed ({m.get(MODEL)} {m.get(CHUNKER)} -> {model} "
                         f"{chunker}): re-embedding into a fresh collection")
-                with self.store.session():
+                with self.store.session(write=True):
                     self.store.drop()
                 m.reset()
         elif rebuild:
-            with self.store.session():
+            with self.store.session(write=True):
                 self.store.drop()
         elif self.store.exists():
             self._adopt_store()
         m.set(**{MODEL: model, CHUNKER: chunker, **here})
+        # Vectors this run writes are cached first, so only points older than the run can be
+        # worth looking up in the store (a first index skips those lookups entirely).
+        self.store_had_points = self.store.exists()
         self.full = m.get(SELECTION) != ix.selector.fingerprint
 
     def _adopt_store(self) -> None:
         """No manifest but a store with points (a deleted manifest, a fresh CI runner): read
         what is indexed back from the store, so only what differs is embedded."""
         by_path: dict[str, dict[str, list[Chunk]]] = {}
-        with self.store.session():
+        with self.store.session(write=True):
             for _pid, p in self.store.scroll():
                 chunks = by_path.setdefault(p["path"], {}).setdefault(p["blob"], [])
                 chunks.append(Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"]))
@@ -487,8 +491,8 @@ class _Run:
         model, cache = self.ix.spec.model_id, self.cache()
         batch.vectors = cache.get_many(model, texts)
         missing = [h for h in texts if h not in batch.vectors]
-        if missing and self.store.exists():
-            with self.store.session():
+        if missing and self.store_had_points:
+            with self.store.session(write=True):
                 found = self.store.vectors_for(missing)
             if found:
                 cache.put_many(model, {h: np.asarray(v, dtype=np.float32) for h, v in found.items()})
@@ -525,7 +529,7 @@ class _Run:
         ]
         clock["manifest"] += time.perf_counter() - started
         started = time.perf_counter()
-        with self.store.session():
+        with self.store.session(write=True):
             self.store.upsert(points)
             for u in batch.updates:  # upsert first, then delete: a file is never absent
                 if u.old is not None or u.entry.path in self.dirty:

@@ -94,3 +94,33 @@ def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: Counti
     assert result.complete
     ix = open_index(repo.path)
     assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+
+
+def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({f"m{i:02}.py": python_source(f"m{i}", functions=2) for i in range(40)})
+    manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
+    proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
+    try:
+        deadline = time.monotonic() + 120
+        while _indexed_files(manifest) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        from gitindex.search import search
+        from gitindex.status import status
+
+        ix = open_index(repo.path)
+        embedder.embed(["load the model before timing"])
+        started = time.monotonic()
+        info = status(ix)
+        took_status = time.monotonic() - started
+        hits = search(ix, "handle m3 case 1", limit=3, embedder=embedder)
+        took_search = time.monotonic() - started - took_status
+        # A batch write takes well under a second; a reader waits for at most about one.
+        assert took_status < 10 and took_search < 10, (took_status, took_search)
+        assert proc.poll() is None, "the sync was still running while we read"
+        assert info["points"] > 0 and hits
+        ix.close()
+    finally:
+        proc.wait(timeout=300)
+    assert proc.returncode == 0

@@ -32,8 +32,9 @@ class VectorStore(Protocol):
     location: str  # where the points live, for status
     collection: str
 
-    def session(self) -> contextlib.AbstractContextManager[VectorStore]:
-        """Hold the store open (and, embedded, its inter-process lock) for a few calls."""
+    def session(self, write: bool = False) -> contextlib.AbstractContextManager[VectorStore]:
+        """Hold the store open (and, embedded, its inter-process lock) for a few calls; writers
+        let waiting readers go first."""
         ...
 
     def exists(self) -> bool: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from gitindex.errors import LockedError, StoreError
 from gitindex.store import INDEXED_FIELDS, PointData, ScoredPayload
 
 _PAGE = 1000
+_READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
 
 
 class EmbeddedStore:
@@ -47,21 +49,37 @@ class EmbeddedStore:
         self._lock_timeout = lock_timeout
         self._shard: EdgeShard | None = None
         self._thread_lock = threading.RLock()
+        self._readers = path.parent / f"{collection}.readers"  # a reader is waiting for the lock
+        self._depth = 0  # sessions open in the thread holding _thread_lock; the outermost opens
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[EmbeddedStore]:
+    def session(self, write: bool = False) -> Iterator[EmbeddedStore]:
         with self._thread_lock:  # sync's embedding and writing threads share this object
-            if self._shard is not None:  # already open in this thread
-                yield self
+            if self._depth:  # already open in this thread, with or without a shard yet
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
                 return
-            with self._open():
-                yield self
+            self._depth = 1
+            try:
+                with self._open(write):
+                    yield self
+            finally:
+                self._depth = 0
 
     @contextlib.contextmanager
-    def _open(self) -> Iterator[None]:
+    def _open(self, write: bool) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if write:
+                self._yield_to_readers()
+            else:
+                self._readers.touch()
             self._lock.acquire(timeout=self._lock_timeout)
+            if not write:
+                self._readers.unlink(missing_ok=True)
         except filelock.Timeout:
             raise LockedError(
                 f"the embedded store {self.path} stayed busy for {self._lock_timeout:.0f} s; "
@@ -80,6 +98,19 @@ class EmbeddedStore:
                 self._shard.close()
                 self._shard = None
             self._lock.release()
+
+    def _yield_to_readers(self) -> None:
+        """A sync takes the lock again right after each batch; a reader waiting for it (a fresh
+        marker file) goes first, so `search` and `status` answer during a long sync."""
+        deadline = time.monotonic() + _READER_GRACE
+        while time.monotonic() < deadline:
+            try:
+                age = time.time() - self._readers.stat().st_mtime
+            except FileNotFoundError:
+                return
+            if age > _READER_GRACE:
+                return
+            time.sleep(0.02)
 
     def exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
