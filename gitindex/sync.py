@@ -18,9 +18,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gitindex.chunking import Chunk, TokenCounter, chunk_text, language
+from gitindex.chunking import Chunk, TokenCounter, language
 from gitindex.embedding import Embedder, SentenceTransformerEmbedder
 from gitindex.errors import IndexMismatchError, Interrupted
+from gitindex.examine import examine, skip_reason
 from gitindex.index import Index
 from gitindex.lock import sync_lock
 from gitindex.manifest import (
@@ -35,7 +36,7 @@ from gitindex.manifest import (
     IndexedFile,
     Manifest,
 )
-from gitindex.repo import Change, Entry, Target, is_regular, mode_kind
+from gitindex.repo import Change, Entry, Target
 from gitindex.store import PointData, point_id
 
 if TYPE_CHECKING:
@@ -142,39 +143,6 @@ def _timed(items: Iterator[Change], clock: Counter[str], phase: str) -> Iterator
         yield item
 
 
-def skip_reason(ix: Index, target: Target | None, entry: Entry) -> str | None:
-    """Why a file is not indexed, judged without reading it (None: read it)."""
-    sel = ix.selector
-    if not is_regular(entry.mode):
-        return mode_kind(entry.mode)
-    reason = sel.by_path(entry.path)
-    if reason is not None:
-        return reason
-    if ix.repo is None:
-        return sel.by_size((ix.root / entry.path).stat().st_size)
-    assert target is not None
-    return sel.by_size(ix.repo.size(entry.oid)) or sel.by_attributes(ix.repo.attributes(entry.path, target))
-
-
-def read_file(ix: Index, entry: Entry) -> bytes:
-    if ix.repo is not None:
-        return ix.repo.read(entry.oid)
-    return (ix.root / entry.path).read_bytes()
-
-
-def examine(ix: Index, target: Target | None, entry: Entry, counter: TokenCounter) -> tuple[str | None, list[Chunk]]:
-    """The chunks a file is indexed as, or the reason it is skipped."""
-    reason = skip_reason(ix, target, entry)
-    if reason is not None:
-        return reason, []
-    data = read_file(ix, entry)
-    reason = ix.selector.by_content(data)
-    if reason is not None:
-        return reason, []
-    chunks = chunk_text(data.decode("utf-8", errors="replace"), counter, ix.spec.budget)
-    return (None, chunks) if chunks else ("empty", [])
-
-
 @dataclass
 class _Update:
     entry: Entry
@@ -209,11 +177,13 @@ class _Pipeline:
     def __enter__(self) -> _Pipeline:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        cancel = exc[0] is not None
-        self._embed.shutdown(wait=not cancel, cancel_futures=cancel)
-        self._write.shutdown(wait=not cancel, cancel_futures=cancel)
-        if self._manifest is not None and not cancel:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # On a failure, batches not started are dropped and running ones finish (each is whole
+        # on its own); a second Ctrl-C does not wait for them.
+        wait = kind is not KeyboardInterrupt
+        self._embed.shutdown(wait=wait, cancel_futures=kind is not None)
+        self._write.shutdown(wait=wait, cancel_futures=kind is not None)
+        if self._manifest is not None and wait:
             self._manifest.close()
 
     def submit(self, batch: _Batch) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from gitindex.examine import examine
 from gitindex.index import Index
 from gitindex.repo import Entry, Target
 from gitindex.store import point_id
-from gitindex.sync import examine
 
 
 @dataclass(frozen=True, slots=True)
