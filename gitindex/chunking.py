@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import xxhash
 
-CHUNKER_VERSION = "lines-2"
+CHUNKER_VERSION = "lines-3"
 
 # A line that starts a definition in most languages we meet in repositories.
 _DEFINITION = re.compile(
@@ -62,13 +62,30 @@ def _is_anchor(line: str) -> bool:
     return xxhash.xxh32_intdigest(line.strip().encode("utf-8", "surrogatepass")) % 4 == 0
 
 
+def _merge_past(line: str) -> bool:
+    """Between two small pieces, whether to keep going past this anchor: decided by the
+    anchor line's own content (one in two), never by where the last chunk happened to end."""
+    return xxhash.xxh32_intdigest(line.strip().encode("utf-8", "surrogatepass"), seed=1) % 2 == 1
+
+
+def _split_lines(text: str) -> list[str]:
+    r"""Lines as git counts them: ended by \n only (str.splitlines also breaks at \f, \x1c-\x1e,
+    \x85, \u2028 and \u2029, which would shift every line number after them)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def chunk_text(text: str, count_tokens: TokenCounter, budget: int) -> list[Chunk]:
     """Split text into chunks of at most `budget` tokens (a single longer line stays whole)."""
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text)
     if not lines:
         return []
     tokens = count_tokens([line.rstrip("\r\n") for line in lines])
-    min_tokens = budget // 4
+    min_tokens = budget // 4  # a piece this big ends its chunk at the next anchor
+    small_tokens = budget // 8  # no chunk is cut off smaller than this by a hash decision
 
     # Segments: runs of lines between candidate starts, oversized ones split greedily by line.
     segments: list[tuple[int, int, int]] = []  # (first line, end line exclusive, tokens)
@@ -80,16 +97,25 @@ def chunk_text(text: str, count_tokens: TokenCounter, budget: int) -> list[Chunk
         total += tokens[i]
     segments.append((start, len(lines), total))
 
+    # Cut at an anchor when the piece before it (since the previous anchor) is big enough, or,
+    # between small pieces, where the anchor line's own hash says so. Both depend only on nearby
+    # text, not on where the last cut fell: otherwise one inserted function shifts how every
+    # later pair of small functions is grouped, and every later chunk changes.
     chunks: list[Chunk] = []
-    cur_start, cur_tokens = 0, 0
+    cur_start, cur_tokens, piece_tokens = 0, 0, 0
     for first, _end, seg_tokens in segments:
+        anchor = first > 0 and _is_anchor(lines[first])
         if cur_tokens and (
             cur_tokens + seg_tokens > budget
-            or (cur_tokens >= min_tokens and _is_anchor(lines[first]))
+            or (anchor and (piece_tokens >= min_tokens
+                            or (cur_tokens >= small_tokens and not _merge_past(lines[first]))))
         ):
             _emit(chunks, lines, cur_start, first)
             cur_start, cur_tokens = first, 0
+        if anchor:
+            piece_tokens = 0
         cur_tokens += seg_tokens
+        piece_tokens += seg_tokens
     _emit(chunks, lines, cur_start, len(lines))
     return chunks
 

@@ -58,17 +58,19 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return value.lower() in {"1", "true", "yes", "on"}
             raise ValueError("expected true or false")
         if kind.startswith("int"):
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError("expected a whole number")
             number = int(value)
             if number < 1:
                 raise ValueError("expected a number of 1 or more")
             return number
         if kind.startswith("float"):
-            number = float(value)
-            if number < 0:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            amount = float(value)
+            if amount < 0:
                 raise ValueError("expected a number of 0 or more")
-            return number
+            return amount
         if not isinstance(value, str):
             raise ValueError("expected a string")
         return value
@@ -114,7 +116,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     for name, value in env.items():
         if name.startswith("GITINDEX_"):
             key = name[len("GITINDEX_") :].lower()
-            if key in {"home"}:
+            if key in {"home"} or not value:  # an empty variable counts as unset, like QDRANT_URL
                 continue
             out.update(_normalize({key: value}, f"environment variable {name}"))
     if env.get("QDRANT_URL"):

@@ -9,7 +9,7 @@ import xxhash
 
 from gitindex.config import Config
 
-SELECTION_VERSION = "1"
+SELECTION_VERSION = "2"
 
 LOCKFILES = (
     "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
@@ -18,7 +18,7 @@ LOCKFILES = (
 )
 MINIFIED = ("*.min.js", "*.min.mjs", "*.min.css", "*.js.map", "*.css.map")
 SECRETS = (
-    ".env", ".env.*", "!.env.example", "!.env.sample", "!.env.template", "!.env.dist",
+    ".env*", "!.env.example", "!.env.sample", "!.env.template", "!.env.dist",
     "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx", "*.asc",
     "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "!*.pub",
     ".netrc", ".pgpass", ".htpasswd", ".npmrc", ".pypirc", "credentials.json",
@@ -27,7 +27,11 @@ SECRETS = (
 
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/v1"
 _BINARY_PROBE = 8000  # git's rule: a NUL byte in the first 8000 bytes means binary
-_MINIFIED_LINE = 300  # mean line length above which text is treated as minified
+_MINIFIED_LINE = 300  # mean line length above which text may be minified
+# Prose written one line per paragraph has long lines too, but about one byte in six is a space
+# (CJK text: a multi-byte character); minified code and packed data have far fewer.
+_MINIFIED_SPARSE = 0.12
+_ASCII = bytes(range(128))
 
 
 def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec | None:
@@ -83,5 +87,7 @@ class Selector:
         if b"\0" in data[:_BINARY_PROBE]:
             return "binary"
         if len(data) > 2 * _MINIFIED_LINE and len(data) / (data.count(b"\n") + 1) > _MINIFIED_LINE:
-            return "minified"
+            sparse = data.count(b" ") + data.count(b"\t") + len(data.translate(None, _ASCII))
+            if sparse < _MINIFIED_SPARSE * len(data):
+                return "minified"
         return None

@@ -89,7 +89,7 @@ class EmbeddedStore:
             if self.exists():
                 try:
                     self._shard = EdgeShard.load(str(self.path))
-                except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
+                except Exception as exc:  # qdrant_edge raises plain exceptions
                     raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from None
             yield
         finally:
@@ -136,7 +136,7 @@ class EmbeddedStore:
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
             return
-        keep = [FieldCondition("blob", match=MatchValue(keep_blob))] if keep_blob else None
+        keep: list[Any] | None = [FieldCondition("blob", match=MatchValue(keep_blob))] if keep_blob else None
         self._shard.update(
             UpdateOperation.delete_points_by_filter(
                 Filter(must=[FieldCondition("path", match=MatchValue(path))], must_not=keep)

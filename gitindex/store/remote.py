@@ -30,15 +30,23 @@ class RemoteStore:
         return cls(QdrantClient(url=url, api_key=api_key, timeout=60), collection, url)
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[RemoteStore]:
+    def _failures(self) -> Iterator[None]:
+        """A server that is down or refuses us is an expected failure, not a bug."""
         try:
-            yield self
+            yield
         except (ResponseHandlingException, UnexpectedResponse, ConnectionError) as exc:
             raise StoreError(f"Qdrant at {self.location} failed: {exc}") from None
 
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[RemoteStore]:
+        with self._failures():
+            yield self
+
     def exists(self) -> bool:
+        # Called outside sessions too (sync, search, status and verify ask it first).
         if self._exists is None:
-            self._exists = self.client.collection_exists(self.collection)
+            with self._failures():
+                self._exists = self.client.collection_exists(self.collection)
         return self._exists
 
     def _ensure(self, dim: int) -> None:
@@ -68,7 +76,9 @@ class RemoteStore:
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if not self.exists():
             return
-        keep = [models.FieldCondition(key="blob", match=models.MatchValue(value=keep_blob))] if keep_blob else None
+        keep: list[Any] | None = (
+            [models.FieldCondition(key="blob", match=models.MatchValue(value=keep_blob))] if keep_blob else None
+        )
         flt = models.Filter(
             must=[models.FieldCondition(key="path", match=models.MatchValue(value=path))], must_not=keep
         )

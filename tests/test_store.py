@@ -1,0 +1,218 @@
+"""The two store adapters, one behaviour: the embedded Qdrant Edge shard, and the server adapter.
+
+No Qdrant server can run here, so qdrant-client's own local mode (`QdrantClient(":memory:")`,
+the same client API and models a server is driven with) stands in for one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import CountingEmbedder, GitRepo, open_index, python_source
+from qdrant_client import QdrantClient
+
+from gitindex.errors import LockedError, StoreError
+from gitindex.store import PointData, VectorStore, point_id
+from gitindex.store.embedded import EmbeddedStore
+from gitindex.store.remote import RemoteStore
+from gitindex.sync import sync
+from gitindex.verify import verify
+
+DIM = 8
+
+
+@pytest.fixture(autouse=True)
+def _quiet_local_mode() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # Local mode says payload indexes only matter on a server; that is the point of them.
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
+        # The unreachable-server test: the client warns before the adapter reports the failure.
+        warnings.filterwarnings("ignore", message="Api key is used with an insecure", category=UserWarning)
+        warnings.filterwarnings("ignore", message="Failed to obtain server version", category=UserWarning)
+        yield
+
+
+def unit(seed: int) -> list[float]:
+    rng = random.Random(seed)
+    v = [rng.uniform(-1, 1) for _ in range(DIM)]
+    norm = math.sqrt(sum(x * x for x in v))
+    return [x / norm for x in v]
+
+
+def point(path: str, blob: str, index: int, seed: int | None = None) -> PointData:
+    seed = hash((path, blob, index)) % 10_000 if seed is None else seed
+    return PointData(point_id(path, blob, index), unit(seed), {
+        "path": path, "blob": blob, "hash": f"h-{seed}", "start_line": index * 10 + 1,
+        "end_line": index * 10 + 9, "language": "python", "text": f"text of {path} chunk {index}",
+        "commit": "c0ffee",
+    })
+
+
+@pytest.fixture(params=["embedded", "remote"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> VectorStore:
+    if request.param == "embedded":
+        return EmbeddedStore(tmp_path / "qdrant" / "demo", "demo", lock_timeout=1.0)
+    return RemoteStore(QdrantClient(location=":memory:"), "demo", "memory")
+
+
+def ids_by_path(store: VectorStore) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for pid, payload in store.scroll():
+        out.setdefault(payload["path"], set()).add(pid)
+    return out
+
+
+def test_empty_store_answers_without_failing(store: VectorStore) -> None:
+    assert not store.exists()
+    with store.session():
+        assert store.count() == 0
+        assert list(store.scroll()) == []
+        assert store.query(unit(1), 5, None) == []
+        assert store.vectors_for(["h-1"]) == {}
+        store.delete_path("a.py")  # nothing to delete is not an error
+        store.drop()
+    assert not store.exists()
+
+
+def test_upsert_is_idempotent_and_counted(store: VectorStore) -> None:
+    points = [point("a.py", "blob1", i, seed=i) for i in range(3)] + [point("b.py", "blob2", 0, seed=10)]
+    with store.session():
+        store.upsert(points)
+        store.upsert(points[:2])  # re-writing a batch after a crash: same ids, no duplicates
+        assert store.count() == 4
+    assert store.exists()
+    with store.session():
+        assert ids_by_path(store) == {"a.py": {p.id for p in points[:3]}, "b.py": {points[3].id}}
+
+
+def test_delete_path_keeps_the_new_blob_and_other_paths(store: VectorStore) -> None:
+    old = [point("a.py", "old", i, seed=i) for i in range(3)]
+    new = [point("a.py", "new", i, seed=20 + i) for i in range(2)]
+    other = [point("b.py", "old", 0, seed=30)]
+    with store.session():
+        store.upsert(old + other)
+        store.upsert(new)  # upsert first, then delete: a.py is never absent
+        assert store.count() == 6
+        store.delete_path("a.py", keep_blob="new")
+        assert ids_by_path(store) == {"a.py": {p.id for p in new}, "b.py": {other[0].id}}
+        store.delete_path("a.py")
+        assert ids_by_path(store) == {"b.py": {other[0].id}}
+
+
+def test_vectors_for_finds_stored_vectors_by_chunk_hash(store: VectorStore) -> None:
+    points = [point(f"f{i % 5}.py", "b", i, seed=i) for i in range(1200)]  # more than one page
+    with store.session():
+        store.upsert(points)
+        wanted = [f"h-{i}" for i in range(0, 1200, 1)] + ["h-unknown"]
+        found = store.vectors_for(wanted)
+    assert set(found) == {f"h-{i}" for i in range(1200)}
+    for i in (0, 599, 1199):
+        assert found[f"h-{i}"] == pytest.approx(unit(i), abs=1e-5)
+
+
+def test_query_ranks_best_first_and_filters_paths(store: VectorStore) -> None:
+    points = [point(f"src/m{i}.py", "b", 0, seed=i) for i in range(20)]
+    with store.session():
+        store.upsert(points)
+        hits = store.query(unit(7), 5, None)
+        assert hits[0].payload["path"] == "src/m7.py"
+        assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True) and len(hits) == 5
+        assert hits[0].payload["text"] == "text of src/m7.py chunk 0"
+
+        only = store.query(unit(7), 5, ["src/m3.py", "src/m4.py"])
+        assert {h.payload["path"] for h in only} == {"src/m3.py", "src/m4.py"}
+        assert store.query(unit(7), 5, []) == []
+
+
+def test_scroll_leaves_text_out_unless_asked(store: VectorStore) -> None:
+    with store.session():
+        store.upsert([point("a.py", "b", 0, seed=1)])
+        (pid, payload), = list(store.scroll())
+        assert pid == point_id("a.py", "b", 0)
+        assert "text" not in payload
+        assert {"path", "blob", "hash", "start_line", "end_line", "commit"} <= set(payload)
+        (_, full), = list(store.scroll(with_text=True))
+        assert full["text"] == "text of a.py chunk 0" and full["language"] == "python"
+
+
+def test_drop_removes_everything_and_the_next_write_recreates(store: VectorStore) -> None:
+    with store.session():
+        store.upsert([point("a.py", "b", 0, seed=1)])
+        store.drop()
+        assert store.count() == 0
+    assert not store.exists()
+    with store.session():
+        store.upsert([point("b.py", "b", 0, seed=2)])
+        assert store.count() == 1
+    assert store.exists()
+
+
+def test_nested_sessions_share_one_open_store(store: VectorStore) -> None:
+    """An inner session must neither close the outer one's store nor open a second copy."""
+    with store.session():
+        with store.session():
+            store.upsert([point("a.py", "b", 0, seed=1)])
+        assert store.count() == 1
+        store.upsert([point("b.py", "b", 0, seed=2)])
+        assert store.count() == 2
+    with store.session():
+        assert store.count() == 2
+
+
+def test_embedded_store_persists_and_admits_one_session_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "qdrant" / "demo"
+    first = EmbeddedStore(path, "demo", lock_timeout=1.0)
+    with first.session():
+        first.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
+        # Another opener (another process, in real life) waits for the lock, then gives up.
+        other = EmbeddedStore(path, "demo", lock_timeout=0.2)
+        with pytest.raises(LockedError, match="busy"), other.session():
+            pass
+    reopened = EmbeddedStore(path, "demo", lock_timeout=1.0)
+    with reopened.session():
+        assert reopened.count() == 3
+        assert reopened.vectors_for(["h-2"])["h-2"] == pytest.approx(unit(2), abs=1e-5)
+
+
+def test_unreachable_server_is_a_store_error_not_a_bug() -> None:
+    store = RemoteStore.connect("http://127.0.0.1:9", "not-a-real-key", "demo")
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1:9") as info:
+        store.exists()  # asked outside a session by sync, search, status and verify
+    assert "not-a-real-key" not in str(info.value)
+    with pytest.raises(StoreError), store.session():
+        store.count()
+
+
+def test_full_sync_into_the_server_adapter(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"app.py": python_source("app"), "lib.py": python_source("lib"), "README.md": "# Demo\n\nParses files.\n"})
+    ix = open_index(repo.path)
+    server = RemoteStore(QdrantClient(location=":memory:"), "demo", "memory")
+    ix.__dict__["store"] = server
+    try:
+        first = sync(ix, ix.repo.resolve("HEAD"), embedder=embedder)  # type: ignore[union-attr]
+        assert first.added == 3 and first.embedded == len(embedder.texts) > 0
+        assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+
+        # Without the local vector cache, a rename takes its vectors back from the server.
+        for name in (ix.cache_dir).iterdir():
+            if name.name.startswith("vectors.sqlite"):
+                name.unlink()
+        embedder.reset()
+        repo.git("mv", "lib.py", "library.py")
+        repo.commit({"app.py": python_source("app") + "\n\ndef extra():\n    return 'new text'\n"})
+        second = sync(ix, ix.repo.resolve("HEAD"), embedder=embedder)  # type: ignore[union-attr]
+        assert second.renamed == 1 and second.modified == 1
+        assert second.embedded == len(embedder.texts) == 1, embedder.texts
+        result = verify(ix, ix.repo.resolve("HEAD"))  # type: ignore[union-attr]
+        assert result.ok and result.expected == server.count()
+        with server.session():
+            assert "lib.py" not in ids_by_path(server)
+    finally:
+        ix.close()
