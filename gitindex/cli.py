@@ -11,12 +11,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from gitindex import config as config_mod
-from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, GitindexError, Interrupted
+from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, ConfigError, GitindexError, Interrupted
 from gitindex.index import Index, locate
 from gitindex.repo import EmptyRepositoryError, Target, index_file_from
 
@@ -27,19 +27,19 @@ app = typer.Typer(
 
 # -- shared options ---------------------------------------------------------------------------
 PathArg = Annotated[Path, typer.Argument(help="A directory inside the repository.", show_default=False)]
-RefOpt = Annotated[Optional[str], typer.Option("--ref", help="Index this commit-ish instead of HEAD.")]
+RefOpt = Annotated[str | None, typer.Option("--ref", help="Index this commit-ish instead of HEAD.")]
 StagedOpt = Annotated[bool, typer.Option("--staged", help="Index the staged tree (the git index).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (see README).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]
-BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", help="Chunks embedded and written per batch.")]
-MaxSizeOpt = Annotated[Optional[int], typer.Option("--max-file-size", help="Skip files larger than this (bytes).")]
-MaxFilesOpt = Annotated[Optional[int], typer.Option("--max-files", help="Stop after this many files; the next run continues.")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="sentence-transformers model name or directory.")]
-UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (key: QDRANT_API_KEY env).")]
-CollOpt = Annotated[Optional[str], typer.Option("--collection", help="Collection name (default: the repository's name).")]
-IncludeOpt = Annotated[Optional[list[str]], typer.Option("--include", help="Only index paths matching this gitignore-style pattern (repeatable).")]
-ExcludeOpt = Annotated[Optional[list[str]], typer.Option("--exclude", help="Never index paths matching this gitignore-style pattern (repeatable).")]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="Torch device for the model, e.g. cpu or cuda.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Chunks embedded and written per batch.")]
+MaxSizeOpt = Annotated[int | None, typer.Option("--max-file-size", help="Skip files larger than this (bytes).")]
+MaxFilesOpt = Annotated[int | None, typer.Option("--max-files", help="Stop after this many files; the next run continues.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="sentence-transformers model name or directory.")]
+UrlOpt = Annotated[str | None, typer.Option("--qdrant-url", help="Qdrant server URL (key: QDRANT_API_KEY env).")]
+CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name (default: the repository's name).")]
+IncludeOpt = Annotated[list[str] | None, typer.Option("--include", help="Only index paths matching this gitignore-style pattern (repeatable).")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Never index paths matching this gitignore-style pattern (repeatable).")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="Torch device for the model, e.g. cpu or cuda.")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Exit with code 75 at once if another sync is running.")]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Drop the collection and re-embed everything.")]
 
@@ -61,7 +61,7 @@ def _errors(data_dir: Callable[[], Path | None] = lambda: None) -> Iterator[None
     except KeyboardInterrupt:
         _err("gitindex: interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Exception:  # noqa: BLE001 - the last resort: report a bug, never a bare traceback
+    except Exception:  # the last resort: report a bug, never a bare traceback
         where = data_dir()
         log_dir = where if where is not None and where.is_dir() else Path(tempfile.gettempdir())
         log = log_dir / "gitindex-error.log"
@@ -81,7 +81,7 @@ def _target(ix: Index, ref: str | None, staged: bool) -> Target | None:
     if ix.repo is None:
         return None
     if staged and ref:
-        raise config_mod.ConfigError("--staged and --ref exclude each other")
+        raise ConfigError("--staged and --ref exclude each other")
     if staged:
         return ix.repo.staged(index_file_from(os.environ))
     return ix.repo.resolve(ref or "HEAD")
@@ -90,7 +90,7 @@ def _target(ix: Index, ref: str | None, staged: bool) -> Target | None:
 @contextmanager
 def _ctrl_c() -> Iterator[Callable[[], bool]]:
     """The first Ctrl-C asks the run to stop at the next batch boundary; a second one stops now."""
-    asked = []
+    asked: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
         if asked:
@@ -211,7 +211,7 @@ def search_cmd(
     query: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
     path: Annotated[Path, typer.Option("--repo", help="A directory inside the repository.")] = Path("."),
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many results.")] = 10,
-    path_glob: Annotated[Optional[str], typer.Option("--path", help="Only paths matching this glob, e.g. 'src/**/*.py'.")] = None,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Only paths matching this glob, e.g. 'src/**/*.py'.")] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Sync first if the index lags HEAD.")] = False,
     as_json: JsonOpt = False, model: ModelOpt = None, qdrant_url: UrlOpt = None,
     collection: CollOpt = None, device: DeviceOpt = None,
@@ -220,20 +220,22 @@ def search_cmd(
 
     Example: gitindex search "where do we retry failed uploads" --path '*.py'
     """
+    from gitindex.embedding import SentenceTransformerEmbedder
     from gitindex.search import freshness, search
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
         ix = _open(path, plain=True, model=model, qdrant_url=qdrant_url, collection=collection, device=device)
+        embedder = SentenceTransformerEmbedder(ix.spec, ix.config.device)  # loaded once, when first used
         fresh = freshness(ix)
         if fresh is not None and fresh.stale and refresh:
             from gitindex.sync import sync
 
-            sync(ix, ix.repo.resolve("HEAD") if ix.repo else None)
+            sync(ix, ix.repo.resolve("HEAD") if ix.repo else None, embedder=embedder)
             fresh = freshness(ix)
         if fresh is not None and fresh.stale:
             _err(f"gitindex: {fresh.describe()}")
-        hits = search(ix, query, limit=limit, path_glob=path_glob)
+        hits = search(ix, query, limit=limit, path_glob=path_glob, embedder=embedder)
         if as_json:
             typer.echo(json.dumps([h.to_json() for h in hits]))
             return
@@ -271,6 +273,8 @@ def status_cmd(
         if last:
             outcome = f"failed: {last['error']}" if last["error"] else "ok"
             typer.echo(f"last run: {last['label']} {outcome}")
+        for line in status_lines(info.get("hooks")):
+            typer.echo(line)
 
 
 @app.command("verify")
@@ -279,7 +283,7 @@ def verify_cmd(
     qdrant_url: UrlOpt = None, collection: CollOpt = None, model: ModelOpt = None,
 ) -> None:
     """Compare the store with the target tree; exit 1 if any point is stale, missing or duplicated."""
-    from gitindex.verify import verify
+    from gitindex.verify import VerifyResult, verify
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
@@ -289,9 +293,15 @@ def verify_cmd(
         except EmptyRepositoryError:
             target = None
         if target is None and ix.repo is not None:
+            # No commits: the tree is empty, so any stored point is stale; --json still gets JSON.
             _err("gitindex: nothing to verify: the repository has no commits")
-            return
-        result = verify(ix, target)
+            stored = 0
+            if ix.store.exists():
+                with ix.store.session():
+                    stored = ix.store.count()
+            result = VerifyResult(stale=stored, missing=0, duplicates=0, expected=0)
+        else:
+            result = verify(ix, target)
         if as_json:
             typer.echo(json.dumps(result.to_json()))
         elif result.ok:
@@ -300,6 +310,12 @@ def verify_cmd(
             typer.echo(f"not ok: {result.stale} stale, {result.missing} missing, {result.duplicates} duplicate points")
         if not result.ok:
             raise typer.Exit(1)
+
+
+from gitindex.hooks_cli import hooks_app, log_cmd, status_lines  # noqa: E402 - it imports _errors from here
+
+app.add_typer(hooks_app, name="hooks")
+app.command("log")(log_cmd)
 
 
 def main() -> None:

@@ -20,6 +20,11 @@ def status(ix: Index) -> dict[str, Any]:
         with ix.store.session():
             points = ix.store.count()
     last = m.get(LAST_RUN)
+    hooks = None
+    if ix.repo is not None:
+        from gitindex.hooks import summary
+
+        hooks = summary(ix.repo, ix.root)
     return {
         "synced_commit": m.get(SYNCED_COMMIT),
         "head": fresh.head if fresh else None,
@@ -32,4 +37,5 @@ def status(ix: Index) -> dict[str, Any]:
         "collection": ix.collection,
         "model": m.get(MODEL) or ix.spec.model_id,
         "last_run": json.loads(last) if last else None,
+        "hooks": hooks,  # installed hooks and the last background run (see `gitindex log`)
     }

@@ -1,0 +1,483 @@
+"""Plain git hooks: install, chain and uninstall them, and the background runner they start."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from gitindex.config import Config
+from gitindex.errors import GitindexError
+from gitindex.index import DATA_DIR, Index, locate
+from gitindex.repo import EmptyRepositoryError, Repo
+
+EVENTS = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
+MARK = "# gitindex-hook:"  # the second line of every script we write: how we know it is ours
+CHAINED = ".pre-gitindex"  # the hook we replaced keeps this suffix, and ours runs it first
+QUIET_S = 0.3  # a burst of events is over once none arrived for this long...
+SETTLE_MAX_S = 3.0  # ...but a sync never waits longer than this for it to end
+LOG_MAX_BYTES = 512 * 1024  # then the log is rotated once (one .1 file kept)
+
+_SCRIPT = """\
+#!/bin/sh
+{mark} {event}
+# Keeps the gitindex semantic index fresh; see `gitindex hooks status` and `gitindex log`.
+# Written by `gitindex hooks install`; `gitindex hooks uninstall` removes it and puts back the
+# hook it replaced (kept beside it as {event}{chained} and run first, so it still works).
+# It never slows git down or fails it: it records the event and starts one detached background
+# sync unless one is already running (that one syncs again when it is done), then returns.
+event={event}
+python={python}
+mode={mode}
+
+status=0
+case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac
+if [ -x "$here/$event{chained}" ]; then
+    "$here/$event{chained}" "$@" || status=$?
+fi
+# post-checkout also fires for file checkouts: only a branch switch (third argument 1) counts.
+if [ "$event" = post-checkout ] && [ "$3" != 1 ]; then exit $status; fi
+line="$event $*"
+
+if [ -n "$python" ] && [ -x "$python" ]; then
+    set -- "$python" -m gitindex hooks run $mode "$event" -- "$@"
+elif command -v gitindex >/dev/null 2>&1; then
+    set -- gitindex hooks run $mode "$event" -- "$@"
+else
+    exit $status  # gitindex is not installed where this hook can see it
+fi
+if [ "$mode" = --foreground ]; then
+    "$@" || :
+    exit $status
+fi
+
+state=$(git rev-parse --absolute-git-dir 2>/dev/null)/{data_dir}/hooks || exit $status
+[ -d "$state" ] || mkdir -p "$state" 2>/dev/null || exit $status
+printf '%s\\n' "$line" >>"$state/pending" 2>/dev/null || exit $status
+# The runner removes its pid file before its last look at `pending`: if it is alive, it sees ours.
+if [ -f "$state/runner.pid" ] && {{ read -r pid <"$state/runner.pid"; }} 2>/dev/null &&
+    kill -0 "$pid" 2>/dev/null; then
+    exit $status
+fi
+# Low priority, so that the sync never competes with the git commands that follow.
+nohup nice -n 10 "$@" </dev/null >/dev/null 2>&1 &
+exit $status
+"""
+
+
+class HooksError(GitindexError):
+    """Hooks cannot be installed or removed as asked."""
+
+
+def render(event: str, python: str = "", foreground: bool = False) -> str:
+    """The hook script for `event`; `python` is the interpreter gitindex is installed in
+    (empty: `gitindex` from PATH)."""
+    return _SCRIPT.format(
+        mark=MARK, event=event, python=shlex.quote(python), chained=CHAINED, data_dir=DATA_DIR,
+        mode="--foreground" if foreground else "--detached",
+    )
+
+
+def hooks_dir(root: Path) -> Path:
+    """Where git runs this repository's hooks from: core.hooksPath if set, else the hooks/
+    directory of the common git dir (shared by every worktree). Asks git itself."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or exc
+        raise HooksError(f"cannot ask git where the hooks of {root} live ({detail}); is git installed?") from None
+    return (root / Path(out).expanduser()).resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class HookFile:
+    """One hook in the hooks directory, as `hooks status` reports it."""
+
+    event: str
+    path: Path
+    state: str  # "gitindex", "other" (someone else's) or "absent"
+    chained: bool  # ours runs a previous hook first (kept as <event>.pre-gitindex)
+    foreground: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.event, "path": str(self.path), "state": self.state,
+                "chained": self.chained, "foreground": self.foreground}
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return MARK.encode() in f.read(256)
+    except OSError:
+        return False
+
+
+def inspect(directory: Path, events: Sequence[str] = EVENTS) -> list[HookFile]:
+    """What is installed for each event."""
+    out = []
+    for event in events:
+        path = directory / event
+        chained = os.path.lexists(directory / f"{event}{CHAINED}")
+        if _is_ours(path):
+            out.append(HookFile(event, path, "gitindex", chained, "mode=--foreground" in path.read_text()))
+        else:
+            out.append(HookFile(event, path, "other" if os.path.lexists(path) else "absent", False))
+    return out
+
+
+def install(directory: Path, python: str, *, foreground: bool = False,
+            events: Sequence[str] = EVENTS) -> list[str]:
+    """Write our hook for each event. A hook that is not ours is kept as <event>.pre-gitindex
+    and run first; nothing is overwritten. Returns what was done, one line per event."""
+    current = inspect(directory, events)
+    for hook in current:  # check everything before changing anything
+        if hook.state == "other" and os.path.lexists(directory / f"{hook.event}{CHAINED}"):
+            raise HooksError(
+                f"{hook.path} is not gitindex's, and {hook.path.name}{CHAINED} already exists beside it; "
+                "move one of them away, then run `gitindex hooks install` again"
+            )
+    directory.mkdir(parents=True, exist_ok=True)
+    done = []
+    for hook in current:
+        note = "installed"
+        if hook.state == "other":
+            os.rename(hook.path, directory / f"{hook.event}{CHAINED}")  # a symlink moves as a link
+            note = f"installed; the existing hook now runs first, from {hook.event}{CHAINED}"
+        elif hook.state == "gitindex":
+            note = "updated" + ("; it still runs the previous hook first" if hook.chained else "")
+        tmp = hook.path.with_name(f".{hook.event}.gitindex-tmp")
+        tmp.write_text(render(hook.event, python, foreground))
+        tmp.chmod(0o755)
+        os.replace(tmp, hook.path)
+        done.append(f"{hook.event}: {note}")
+    return done
+
+
+def uninstall(directory: Path, events: Sequence[str] = EVENTS) -> list[str]:
+    """Remove our hooks and put back the hooks they replaced. Never touches a hook that is not ours."""
+    done = []
+    for hook in inspect(directory, events):
+        if hook.state != "gitindex":
+            if hook.state == "other":
+                done.append(f"{hook.event}: left alone (not gitindex's)")
+            continue
+        hook.path.unlink()
+        previous = directory / f"{hook.event}{CHAINED}"
+        if os.path.lexists(previous):
+            os.rename(previous, hook.path)
+            done.append(f"{hook.event}: removed; the previous hook is back")
+        else:
+            done.append(f"{hook.event}: removed")
+    return done
+
+
+# -- the background runner ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunnerFiles:
+    """The runner's files, under <git dir>/gitindex/hooks/ (per worktree, like the index)."""
+
+    dir: Path
+
+    @classmethod
+    def of(cls, repo: Repo) -> RunnerFiles:
+        return cls(repo.gitdir / DATA_DIR / "hooks")
+
+    @property
+    def pending(self) -> Path:  # one line per event not yet synced; the shell script appends
+        return self.dir / "pending"
+
+    @property
+    def syncing(self) -> Path:  # the events the runner is syncing now
+        return self.dir / "syncing"
+
+    @property
+    def lock(self) -> Path:  # held by the one runner
+        return self.dir / "runner.lock"
+
+    @property
+    def pid(self) -> Path:  # the runner's pid while it holds the lock (the shell's cheap check)
+        return self.dir / "runner.pid"
+
+    @property
+    def log(self) -> Path:  # one JSON object per sync
+        return self.dir / "runs.jsonl"
+
+    @property
+    def output(self) -> Path:  # the runner's stderr: warnings, and tracebacks of bugs
+        return self.dir / "output.log"
+
+
+def record_event(files: RunnerFiles, event: str, args: Sequence[str]) -> None:
+    """Note an event for the runner (what the shell script does, for callers in Python)."""
+    files.dir.mkdir(parents=True, exist_ok=True)
+    with files.pending.open("a") as f:
+        f.write(" ".join([event, *args]) + "\n")
+
+
+def runner_pid(files: RunnerFiles) -> int | None:
+    """The pid of the live runner, if any."""
+    try:
+        pid = int(files.pid.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def pending_events(files: RunnerFiles) -> list[str]:
+    """Events no sync has started on yet."""
+    return _lines(files.pending)
+
+
+def spawn(argv: Sequence[str], cwd: Path) -> None:
+    """Start `argv` detached: its own session, no terminal, nothing the caller waits on."""
+    subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def _rotate(path: Path) -> None:
+    try:
+        if path.stat().st_size > LOG_MAX_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
+
+
+def redirect_output(files: RunnerFiles) -> None:
+    """Send this process's stdout and stderr to the runner's output log."""
+    files.dir.mkdir(parents=True, exist_ok=True)
+    _rotate(files.output)
+    fd = os.open(files.output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def append_log(files: RunnerFiles, record: dict[str, Any]) -> None:
+    files.dir.mkdir(parents=True, exist_ok=True)
+    _rotate(files.log)
+    with files.log.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def read_log(files: RunnerFiles, last: int | None = None) -> list[dict[str, Any]]:
+    """The logged runs, oldest first (the last `last` of them)."""
+    try:
+        lines = files.log.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    records = []
+    for line in lines[-last:] if last else lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a crash
+            continue
+    return records
+
+
+def _settle(files: RunnerFiles, sleep: Callable[[float], None]) -> None:
+    """Return once no event arrived for QUIET_S, or after SETTLE_MAX_S."""
+    def size() -> int:
+        try:
+            return files.pending.stat().st_size
+        except FileNotFoundError:
+            return -1
+
+    last, deadline = size(), time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        sleep(QUIET_S)
+        if (now := size()) == last:
+            return
+        last = now
+
+
+def _take(files: RunnerFiles, sleep: Callable[[float], None]) -> list[str] | None:
+    """Every pending event, once the burst is over; None when there is none. The events stay in
+    `syncing` until their sync is done, so a runner that is killed leaves them to the next one."""
+    left_over = _lines(files.syncing)  # a runner died before finishing these
+    if not left_over and not files.pending.exists():
+        return None
+    _settle(files, sleep)
+    taking = files.dir / f"taking.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):  # only left-over events
+        os.replace(files.pending, taking)  # events that come later start a new file
+    events = left_over + _lines(taking)
+    tmp = files.dir / f"syncing.{os.getpid()}"
+    tmp.write_text("".join(f"{e}\n" for e in events))
+    os.replace(tmp, files.syncing)
+    taking.unlink(missing_ok=True)
+    return events or ["(event)"]
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def serve(files: RunnerFiles, sync_once: Callable[[list[str]], dict[str, Any]],
+          sleep: Callable[[float], None] = time.sleep) -> int:
+    """The background runner: while events are pending, sync once for all of them.
+
+    At most one runner per worktree (a file lock); a runner that finds it taken exits at once,
+    leaving its event to the one that holds it. Returns how many syncs ran.
+    """
+    files.dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(files.lock))
+    runs = 0
+    while True:
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            return runs
+        try:
+            files.pid.write_text(f"{os.getpid()}\n")
+            while (events := _take(files, sleep)) is not None:
+                append_log(files, sync_once(events))
+                files.syncing.unlink()
+                runs += 1
+        finally:
+            files.pid.unlink(missing_ok=True)
+            lock.release()
+        # An event recorded after our last look found our pid and left its runner unstarted:
+        # look once more now that the pid file is gone (the shell checks it after recording).
+        if not files.pending.exists():
+            return runs
+
+
+def clear_stale_pid(files: RunnerFiles) -> None:
+    """Forget a pid file that no runner holds (its runner was killed and the pid reused).
+
+    Holding the lock for a moment can turn away a runner that starts just then: callers start
+    one themselves afterwards if events are waiting."""
+    if not files.pid.exists():
+        return
+    lock = filelock.FileLock(str(files.lock))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        return  # a runner holds the lock: the pid is real
+    try:
+        files.pid.unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def wait(files: RunnerFiles, timeout: float, kick: Callable[[], None], poll: float = 0.1) -> bool:
+    """Wait until no event is pending and no runner runs; True if that happened in time.
+
+    `kick` starts a runner: called when events stay pending with no runner alive (one was
+    killed, or never got to start)."""
+    deadline = time.monotonic() + timeout
+    since = time.monotonic()
+    while True:
+        busy = runner_pid(files) is not None
+        waiting = files.pending.exists() or files.syncing.exists()
+        if not busy and not waiting:
+            return True
+        now = time.monotonic()
+        if now - since > 5.0:  # no progress for a while: is anyone working on it?
+            clear_stale_pid(files)
+            if waiting and runner_pid(files) is None:
+                kick()
+            since = now
+        if now >= deadline:
+            return False
+        time.sleep(poll)
+
+
+# -- one sync, as a hook runs it ----------------------------------------------------------------
+@dataclass
+class HookSync:
+    """Syncs the worktree at `root` to HEAD (or the staged tree) and returns a log record;
+    never raises. Keeps the model loaded between the runs of one runner."""
+
+    root: Path
+    load_config: Callable[[Path], Config]
+    mode: str = "background"
+    errors_to: Path | None = None  # where to write tracebacks of bugs
+    _embedders: dict[tuple[str, str | None], Any] = field(default_factory=dict)
+
+    def __call__(self, events: list[str], *, staged_index: str | None = None, staged: bool = False,
+                 wait: bool = True) -> dict[str, Any]:
+        from gitindex.embedding import SentenceTransformerEmbedder
+        from gitindex.sync import sync
+
+        started = time.time()
+        record: dict[str, Any] = {"started_at": round(started, 3), "events": events, "mode": self.mode,
+                                  "pid": os.getpid(), "ok": False, "commit": None, "error": None}
+        try:
+            repo, root = locate(self.root)
+            assert repo is not None
+            cfg = self.load_config(root)
+            ix = Index(repo, root, cfg)
+            try:
+                target = repo.staged(staged_index) if staged else repo.resolve("HEAD")
+                key = (ix.spec.location, cfg.device)
+                if key not in self._embedders:
+                    self._embedders[key] = SentenceTransformerEmbedder(ix.spec, cfg.device)
+                result = sync(ix, target, embedder=self._embedders[key], wait=wait)
+            finally:
+                ix.close()
+            record.update(ok=True, commit=result.commit, label=result.label, summary=result.to_json())
+        except EmptyRepositoryError:
+            record.update(ok=True, label="empty", note="nothing to index yet: no commits")
+        except GitindexError as exc:
+            record["error"] = str(exc)
+        except Exception as exc:  # a hook must never fail; the bug is logged
+            record["error"] = f"unexpected error (a bug): {type(exc).__name__}: {exc}"
+            if self.errors_to is not None:
+                with self.errors_to.open("a") as f:
+                    f.write(traceback.format_exc())
+        record["seconds"] = round(time.time() - started, 3)
+        return record
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line for a logged run, as `gitindex log` prints it."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("started_at", 0)))
+    names = [e.split(" ", 1)[0] for e in record.get("events", [])]
+    counts = {n: names.count(n) for n in dict.fromkeys(names)}
+    trigger = ", ".join(f"{n} x{c}" if c > 1 else n for n, c in counts.items()) or "-"
+    if not record.get("ok"):
+        outcome = f"FAILED: {record.get('error')}"
+    elif "summary" in record:
+        s = record["summary"]
+        f, c = s["files"], s["chunks"]
+        outcome = (f"ok {record.get('label', '')}: files +{f['added']} ~{f['modified']} -{f['deleted']}, "
+                   f"chunks {c['embedded']} embedded {c['reused']} reused {c['deleted']} deleted")
+    else:
+        outcome = f"ok: {record.get('note', '')}"
+    return f"{when}  {record.get('mode', '?'):10}  {trigger}  {outcome}  ({record.get('seconds', 0):.1f} s)"
+
+
+def summary(repo: Repo, root: Path) -> dict[str, Any]:
+    """Hooks and background runs of a repository, for `status`."""
+    files = RunnerFiles.of(repo)
+    try:
+        directory: Path | None = hooks_dir(root)
+    except HooksError:
+        directory = None
+    hooks = inspect(directory) if directory is not None else []
+    last = read_log(files, 1)
+    return {
+        "dir": str(directory) if directory else None,
+        "installed": [h.event for h in hooks if h.state == "gitindex"],
+        "foreground": any(h.foreground for h in hooks if h.state == "gitindex"),
+        "runner_pid": runner_pid(files),
+        "pending": len(pending_events(files)),
+        "last_run": last[-1] if last else None,
+        "log": str(files.log),
+    }
