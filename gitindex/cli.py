@@ -16,7 +16,15 @@ from typing import Annotated, Any
 import typer
 
 from gitindex import config as config_mod
-from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, ConfigError, GitindexError, Interrupted
+from gitindex.errors import (
+    EXIT_BUG,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ConfigError,
+    GitindexError,
+    Interrupted,
+    NotIndexedError,
+)
 from gitindex.index import Index, locate
 from gitindex.repo import EmptyRepositoryError, Target, index_file_from
 
@@ -74,6 +82,15 @@ def _open(path: Path, *, plain: bool = False, **flags: Any) -> Index:
     repo, root = locate(path.resolve(), allow_plain=plain)
     cfg = config_mod.load(root, os.environ, flags)
     return Index(repo, root, cfg)
+
+
+def _open_indexed(path: Path, **flags: Any) -> Index:
+    """For commands that only read: a plain directory must have been indexed already (they
+    never leave a .gitindex/ behind in, say, the home directory)."""
+    ix = _open(path, plain=True, **flags)
+    if ix.repo is None and not ix.data_dir.is_dir():
+        raise NotIndexedError(f"{ix.root} is not indexed: run `gitindex index {ix.root}` first")
+    return ix
 
 
 def _target(ix: Index, ref: str | None, staged: bool) -> Target | None:
@@ -225,7 +242,7 @@ def search_cmd(
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
-        ix = _open(path, plain=True, model=model, qdrant_url=qdrant_url, collection=collection, device=device)
+        ix = _open_indexed(path, model=model, qdrant_url=qdrant_url, collection=collection, device=device)
         embedder = SentenceTransformerEmbedder(ix.spec, ix.config.device)  # loaded once, when first used
         fresh = freshness(ix)
         if fresh is not None and fresh.stale and refresh:
@@ -257,7 +274,7 @@ def status_cmd(
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
-        ix = _open(path, plain=True, qdrant_url=qdrant_url, collection=collection, model=model)
+        ix = _open_indexed(path, qdrant_url=qdrant_url, collection=collection, model=model)
         info = status(ix)
         if as_json:
             typer.echo(json.dumps(info))
@@ -287,7 +304,7 @@ def verify_cmd(
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
-        ix = _open(path, plain=True, qdrant_url=qdrant_url, collection=collection, model=model)
+        ix = _open_indexed(path, qdrant_url=qdrant_url, collection=collection, model=model)
         try:
             target = _target(ix, ref, staged)
         except EmptyRepositoryError:

@@ -25,6 +25,10 @@ class BadRevisionError(GitindexError):
     pass
 
 
+class NotIndexedError(GitindexError):
+    pass
+
+
 class ConfigError(GitindexError):
     exit_code = EXIT_USAGE
 

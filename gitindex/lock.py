@@ -21,8 +21,8 @@ def sync_lock(path: Path, timeout: float, on_wait: Callable[[], None] | None = N
     except filelock.Timeout:
         if timeout <= 0:
             raise LockedError(
-                "another gitindex sync is running for this repository; "
-                "run again later, or without --no-wait to wait for it"
+                "another gitindex sync is running for this repository; run again when it is done "
+                "(without --no-wait, and with lock-timeout above 0, a sync waits for it)"
             ) from None
         if on_wait is not None:
             on_wait()

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pathspec
 
 from gitindex.embedding import Embedder, SentenceTransformerEmbedder
+from gitindex.errors import IndexMismatchError
 from gitindex.index import Index
-from gitindex.manifest import SYNCED_COMMIT, SYNCED_TREE
+from gitindex.manifest import MODEL, SYNCED_COMMIT, SYNCED_TREE
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,36 +27,48 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """How the index compares with HEAD (git repositories only)."""
+    """How the indexed tree compares with HEAD's (git repositories only)."""
 
-    synced_commit: str | None
+    synced_commit: str | None  # None after a --staged sync, or before any
+    synced: bool  # a sync has completed
     head: str | None
     files_differ: int
 
     @property
     def stale(self) -> bool:
-        return self.files_differ > 0 or self.synced_commit != self.head
+        return not self.synced or self.files_differ > 0
 
     def describe(self) -> str:
-        if self.synced_commit is None and self.head is not None:
-            return "the index has not been synced to a commit yet: run `gitindex sync`"
-        at = self.synced_commit[:12] if self.synced_commit else "nothing"
+        if not self.synced:
+            return "the index has not been synced yet: run `gitindex sync`"
+        at = self.synced_commit[:12] if self.synced_commit else "the staged tree"
         head = self.head[:12] if self.head else "no commit"
         return (f"index at {at}, HEAD at {head}, {self.files_differ} files differ "
                 "(run `gitindex sync`, or search with --refresh)")
 
 
 def freshness(ix: Index) -> Freshness | None:
+    """Compare trees, not commits: an empty commit or a --staged sync of HEAD's tree is fresh."""
     if ix.repo is None:
         return None
     head = ix.repo.head()
     synced_tree = ix.manifest.get(SYNCED_TREE)
     synced_commit = ix.manifest.get(SYNCED_COMMIT)
     if head is None:
-        return Freshness(synced_commit, None, 0)
+        return Freshness(synced_commit, synced_tree is not None, None, 0)
     if synced_tree is None or synced_tree not in ix.repo.git:
-        return Freshness(synced_commit, head.commit, ix.manifest.counts()[0] or 1)
-    return Freshness(synced_commit, head.commit, ix.repo.count_differences(synced_tree, head.tree))
+        return Freshness(synced_commit, False, head.commit, ix.manifest.counts()[0])
+    return Freshness(synced_commit, True, head.commit, ix.repo.count_differences(synced_tree, head.tree))
+
+
+def check_model(ix: Index) -> None:
+    """Queries must be embedded by the model that built the index."""
+    built = ix.manifest.get(MODEL)
+    if built is not None and built != ix.spec.model_id:
+        raise IndexMismatchError(
+            f"the index was built with model {built!r}, not {ix.spec.model_id!r}: search with "
+            f"--model {built}, or re-index with `gitindex sync --model {ix.spec.model_id}`"
+        )
 
 
 def search(ix: Index, query: str, *, limit: int = 10, path_glob: str | None = None,
@@ -70,6 +83,7 @@ def search(ix: Index, query: str, *, limit: int = 10, path_glob: str | None = No
             return []
     if not ix.store.exists():
         return []
+    check_model(ix)
     model = embedder or SentenceTransformerEmbedder(ix.spec, ix.config.device)
     vector = model.embed([query])[0]
     with ix.store.session():

@@ -248,45 +248,50 @@ class _Run:
     # -- set-up -----------------------------------------------------------------------------
     def _prepare(self, rebuild: bool) -> None:
         ix, m = self.ix, self.m
-        model, chunker = ix.spec.model_id, ix.chunker_id
+        wanted = (ix.spec.model_id, ix.chunker_id)
         here = {STORE: self.store.location, COLLECTION: ix.collection}
-        if m.get(MODEL) is not None:
-            if any(m.get(k) != v for k, v in here.items()):
-                self.result.notes.append(f"store changed to {self.store.location}; indexing it afresh")
-                m.reset()
-            elif rebuild or m.get(MODEL) != model or m.get(CHUNKER) != chunker:
-                if not rebuild and ix.config.qdrant_url:
+        exists = self.store.exists()  # reaches a server before anything local changes
+        if m.get(MODEL) is not None and any(m.get(k) != v for k, v in here.items()):
+            # The manifest describes another store: read this one's state back instead.
+            self.result.notes.append(f"store changed to {self.store.location} ({ix.collection})")
+            m.reset()
+        if m.get(MODEL) is None and exists and not rebuild:
+            self._adopt_store()
+        built = (m.get(MODEL), m.get(CHUNKER))
+        if rebuild or (built[0] is not None and built != wanted):
+            if not rebuild:
+                if ix.config.qdrant_url:
                     raise IndexMismatchError(
-                        f"collection {ix.collection!r} was built with model {m.get(MODEL)!r} and "
-                        f"chunker {m.get(CHUNKER)!r}, not {model!r} / {chunker!r}; mixing them would "
-                        "corrupt search. Run `gitindex sync --rebuild` to re-embed everything into it"
+                        f"collection {ix.collection!r} was built with model {built[0]!r} and chunker "
+                        f"{built[1]!r}, not {wanted[0]!r} / {wanted[1]!r}; mixing them would corrupt "
+                        "search. Run `gitindex sync --rebuild` to re-embed everything into it"
                     )
-                if not rebuild:
-                    self.result.notes.append(
-                        f"model or chunker changed ({m.get(MODEL)} {m.get(CHUNKER)} -> {model} "
-                        f"{chunker}): re-embedding into a fresh collection")
-                with self.store.session(write=True):
-                    self.store.drop()
-                m.reset()
-        elif rebuild:
+                self.result.notes.append(
+                    f"model or chunker changed ({built[0]} {built[1]} -> {wanted[0]} {wanted[1]}): "
+                    "re-embedding into a fresh collection")
             with self.store.session(write=True):
                 self.store.drop()
-        elif self.store.exists():
-            self._adopt_store()
-        m.set(**{MODEL: model, CHUNKER: chunker, **here})
+            m.reset()
+            self.dirty.clear()
+        m.set(**{MODEL: wanted[0], CHUNKER: wanted[1], **here})
         # Vectors this run writes are cached first, so only points older than the run can be
         # worth looking up in the store (a first index skips those lookups entirely).
         self.store_had_points = self.store.exists()
         self.full = m.get(SELECTION) != ix.selector.fingerprint
 
     def _adopt_store(self) -> None:
-        """No manifest but a store with points (a deleted manifest, a fresh CI runner): read
-        what is indexed back from the store, so only what differs is embedded."""
+        """No manifest but a store with points (a deleted manifest, a fresh CI runner, another
+        collection before): read what is indexed back from the points' payloads, so only what
+        differs is embedded, and which model and chunker made them."""
         by_path: dict[str, dict[str, list[Chunk]]] = {}
+        makers: set[tuple[str, str]] = set()
         with self.store.session(write=True):
             for _pid, p in self.store.scroll():
                 chunks = by_path.setdefault(p["path"], {}).setdefault(p["blob"], [])
                 chunks.append(Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"]))
+                makers.add((str(p.get("model")), str(p.get("chunker"))))
+        if not by_path:
+            return
         records = []
         for path, blobs in by_path.items():
             blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))
@@ -295,8 +300,9 @@ class _Run:
                 self.dirty.add(path)
         self.m.mark_dirty(self.dirty)
         self.m.record(records)
-        if records:
-            self.result.notes.append(f"adopted {len(records)} indexed files from the store")
+        model, chunker = makers.pop() if len(makers) == 1 else ("mixed or unknown", "mixed or unknown")
+        self.m.set(**{MODEL: model, CHUNKER: chunker})
+        self.result.notes.append(f"adopted {len(records)} indexed files from the store")
 
     # -- change detection -------------------------------------------------------------------
     def _changes(self) -> Iterator[Change]:
@@ -493,7 +499,7 @@ class _Run:
             PointData(point_id(u.entry.path, u.entry.oid, i), batch.vectors[c.hash], {
                 "path": u.entry.path, "blob": u.entry.oid, "hash": c.hash,
                 "start_line": c.start, "end_line": c.end, "language": language(u.entry.path),
-                "text": c.text, "commit": commit,
+                "text": c.text, "commit": commit, "model": self.ix.spec.model_id, "chunker": self.ix.chunker_id,
             })
             for u in batch.updates for i, c in enumerate(u.chunks)
         ]

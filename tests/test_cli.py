@@ -250,9 +250,6 @@ def test_unreachable_server_is_an_error_not_a_bug(repo: GitRepo) -> None:
     assert "127.0.0.1:9" in result.stderr and "very-secret-key" not in result.output
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sync.py _Run._prepare: a changed store or collection resets the manifest without adopting what "
-    "the store already holds, so points of files deleted meanwhile are never removed (reported)"))
 def test_switching_collection_and_back_leaves_no_stale_points(repo: GitRepo) -> None:
     repo.commit({"retry.py": RETRY, "parse.py": PARSE})
     cli("sync", str(repo.path), "--quiet")
@@ -349,3 +346,41 @@ def test_every_command_has_help() -> None:
         text = cli(command, "--help").stdout
         assert "--json" in text, command
 
+
+
+# -- freshness compares trees; queries use the index's model; reads leave no trace ---------------
+def test_freshness_compares_trees_not_commits(repo: GitRepo) -> None:
+    repo.commit({"retry.py": RETRY})
+    cli("sync", str(repo.path), "--quiet")
+    repo.git("commit", "-q", "--allow-empty", "-m", "nothing changed")
+    assert as_json(cli("status", str(repo.path), "--json"))["pending_files"] == 0
+    result = cli("search", "retry uploads", "--repo", str(repo.path), "--json")
+    assert "files differ" not in result.stderr and as_json(result)
+
+    repo.write({"parse.py": PARSE})
+    repo.git("add", "parse.py")
+    cli("sync", str(repo.path), "--staged", "--quiet")
+    repo.git("commit", "-q", "-m", "add parse.py")  # HEAD's tree is now the staged tree
+    result = cli("search", "parse the configuration", "--repo", str(repo.path), "--json")
+    assert "files differ" not in result.stderr and "not been synced" not in result.stderr
+    assert as_json(result)[0]["path"] == "parse.py"
+
+
+def test_search_refuses_a_model_other_than_the_index_s(repo: GitRepo) -> None:
+    repo.commit({"retry.py": RETRY})
+    cli("sync", str(repo.path), "--quiet")
+    ix = open_index(repo.path)
+    ix.manifest.set(model="another-model")  # as if another model had built the index
+    ix.close()
+    result = cli("search", "retry", "--repo", str(repo.path), code=1)
+    assert "built with model 'another-model'" in result.stderr
+
+
+def test_reading_commands_leave_no_trace_in_a_plain_directory(tmp_path: Path) -> None:
+    plain = tmp_path / "notes"
+    plain.mkdir()
+    (plain / "a.txt").write_text("hello\n")
+    for args in (["status", str(plain)], ["verify", str(plain)], ["search", "hello", "--repo", str(plain)]):
+        result = cli(*args, code=1)
+        assert "is not indexed" in result.stderr
+    assert not (plain / ".gitindex").exists()

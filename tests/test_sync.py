@@ -295,3 +295,30 @@ def test_selection_change_removes_newly_excluded(repo: GitRepo, embedder: Counti
     result = run_sync(repo.path, embedder, exclude=("docs/",))
     assert result.deleted == 1 and result.embedded == 0 and result.skipped["excluded"] == 1
     assert verified(repo.path, exclude=("docs/",))
+
+
+def test_adopting_a_store_built_by_another_model_reembeds(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    from qdrant_edge import EdgeShard, UpdateOperation
+
+    repo.commit({"one.py": python_source("one", functions=1)})
+    run_sync(repo.path, embedder)
+    ix = open_index(repo.path)
+    with ix.store.session():
+        ids = [pid for pid, _ in ix.store.scroll()]
+    ix.close()
+    # Stand-in for a collection another model filled: relabel its points for real.
+    shard = EdgeShard.load(ix.store.location)
+    shard.update(UpdateOperation.set_payload(ids, {"model": "another-model"}))
+    shard.close()
+    data = repo.path / ".git" / "gitindex"
+    for name in os.listdir(data):
+        if name.startswith("manifest.sqlite"):
+            os.remove(data / name)
+    embedder.reset()
+    result = run_sync(repo.path, embedder)
+    assert any("model or chunker changed" in note for note in result.notes), result.notes
+    assert result.added == 1
+    assert verified(repo.path)
+    ix = open_index(repo.path)
+    with ix.store.session():
+        assert {p["model"] for _, p in ix.store.scroll()} == {ix.spec.model_id}

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 # Payload fields every point carries; `path`, `blob` and `hash` are indexed for filters.
-PAYLOAD_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "language", "text", "commit")
+PAYLOAD_FIELDS = (
+    "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
+)
 INDEXED_FIELDS = ("path", "blob", "hash")
 
 

@@ -178,7 +178,7 @@ class EmbeddedStore:
     def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
         if self._shard is None:
             return
-        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit"]
+        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker"]
         offset: Any = None
         while True:
             records, offset = self._shard.scroll(

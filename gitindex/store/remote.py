@@ -117,7 +117,7 @@ class RemoteStore:
     def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
-        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit"]
+        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker"]
         offset: Any = None
         while True:
             records, offset = self.client.scroll(
