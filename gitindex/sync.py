@@ -538,6 +538,7 @@ class _Run:
         r.unchanged = max(0, files - r.added - r.modified - r.renamed)
 
     def close(self) -> None:
+        self.store.close()
         if self._cache is not None:
             if self.result.complete:
                 self._cache.prune()

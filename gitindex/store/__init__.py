@@ -65,6 +65,10 @@ class VectorStore(Protocol):
         """Delete the collection and everything in it."""
         ...
 
+    def close(self) -> None:
+        """Release whatever a writer kept open between sessions."""
+        ...
+
 
 def point_id(path: str, blob: str, index: int) -> str:
     """A stable id per (path, blob, chunk), so re-writing a batch never duplicates a point."""

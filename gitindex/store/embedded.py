@@ -197,3 +197,6 @@ class EmbeddedStore:
             self._shard.close()
             self._shard = None
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Nothing is kept open between sessions."""

@@ -135,3 +135,6 @@ class RemoteStore:
         if self.exists():
             self.client.delete_collection(self.collection)
         self._exists = False
+
+    def close(self) -> None:
+        """Nothing is kept open between sessions."""
