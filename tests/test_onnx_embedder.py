@@ -1,0 +1,138 @@
+"""The ONNX embedder: same vectors as sentence-transformers, no torch at run time, atomic export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import python_source
+
+from gitindex.embedding import ModelSpec, SentenceTransformerEmbedder, resolve_model
+from gitindex.errors import ModelError
+
+pytest.importorskip("onnxruntime")
+
+from gitindex import onnx_embedder as oe
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sample_texts() -> list[str]:
+    """Real code of several lengths: this repository's own sources, cut into pieces."""
+    texts = [python_source(n, functions=2) for n in ("parse", "upload", "retry")]
+    for path in sorted((ROOT / "gitindex").glob("*.py"))[:6]:
+        lines = path.read_text().splitlines()
+        texts += ["\n".join(lines[i : i + 30]) for i in range(0, min(len(lines), 150), 30)]
+    texts += ["x", "def f():\n    return 1", "word " * 600]  # tiny, short, and past max_seq_length
+    return [t for t in texts if t.strip()]
+
+
+@pytest.fixture(scope="session")
+def spec() -> ModelSpec:
+    return resolve_model("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory, spec: ModelSpec) -> Path:
+    """Both backends exported once (through the child process, as in real use)."""
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    for backend in oe.BACKENDS:
+        oe.ensure_model(spec, backend, cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def reference(spec: ModelSpec) -> tuple[list[str], np.ndarray]:
+    """sentence-transformers on torch: the vectors the ONNX backends must reproduce."""
+    texts = sample_texts()
+    return texts, SentenceTransformerEmbedder(spec).embed(texts)
+
+
+def test_fp32_matches_sentence_transformers(spec: ModelSpec, onnx_cache: Path,
+                                            reference: tuple[list[str], np.ndarray]) -> None:
+    texts, ref = reference
+    vectors = oe.OnnxEmbedder(spec, "onnx", cache_dir=onnx_cache).embed(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == ref.shape
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosine = (vectors * ref).sum(axis=1)
+    assert cosine.min() > 0.9999, cosine.min()
+
+
+def test_int8_stays_close(spec: ModelSpec, onnx_cache: Path, reference: tuple[list[str], np.ndarray]) -> None:
+    texts, ref = reference
+    embedder = oe.OnnxEmbedder(spec, "onnx-int8", cache_dir=onnx_cache)
+    cosine = (embedder.embed(texts) * ref).sum(axis=1)
+    if embedder.variant == "fp32":  # no int8 path on this CPU: the fp32 model runs
+        assert cosine.min() > 0.9999
+    else:
+        assert cosine.mean() >= 0.98 and cosine.min() >= 0.95, (cosine.mean(), cosine.min())
+
+
+def test_order_is_kept_across_length_buckets(spec: ModelSpec, onnx_cache: Path) -> None:
+    texts = sample_texts()
+    embedder = oe.OnnxEmbedder(spec, "onnx", cache_dir=onnx_cache, batch_size=3)
+    together = embedder.embed(texts)
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+    assert embedder.embed([]).shape == (0, embedder.dim)
+
+
+def test_embedding_imports_no_torch(spec: ModelSpec, onnx_cache: Path) -> None:
+    code = (
+        "import sys\n"
+        "from gitindex.embedding import resolve_model\n"
+        "from gitindex.onnx_embedder import OnnxEmbedder\n"
+        f"for backend in ('onnx', 'onnx-int8'):\n"
+        f"    e = OnnxEmbedder(resolve_model('all-MiniLM-L6-v2'), backend, cache_dir={str(onnx_cache)!r})\n"
+        "    assert e.embed(['def retry(upload):\\n    pass']).shape == (1, 384)\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_cache_layout(spec: ModelSpec, onnx_cache: Path) -> None:
+    where = oe.model_cache_dir(spec, onnx_cache)
+    assert where.parent == onnx_cache
+    assert where.name.startswith("all-MiniLM-L6-v2-") and len(where.name.rsplit("-", 1)[1]) == 12
+    meta = json.loads((where / "fp32" / oe.META_FILE).read_text())
+    assert meta["pooling"] == "mean" and meta["max_seq_length"] == spec.max_seq_length == 256
+    assert not [p for p in where.iterdir() if p.name.startswith(".") and p.is_dir()]  # no temp dirs left
+
+
+def test_concurrent_exports_are_atomic(spec: ModelSpec, tmp_path: Path) -> None:
+    """Two processes exporting into one fresh cache: both succeed, one complete model, no leftovers.
+    A half-written directory from a killed export (no META_FILE) is replaced, never used."""
+    root = oe.model_cache_dir(spec, tmp_path)
+    (root / "fp32").mkdir(parents=True)
+    (root / "fp32" / oe.MODEL_FILE).write_bytes(b"half a model")
+    cmd = [sys.executable, "-m", "gitindex.onnx_embedder", "export", "--location", spec.location,
+           "--model-id", spec.model_id, "--max-seq-length", str(spec.max_seq_length),
+           "--root", str(root), "--variant", "fp32"]
+    procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["fp32"]
+    vectors = oe.OnnxEmbedder(spec, "onnx", cache_dir=tmp_path).embed(["def f():\n    return 1"])
+    assert vectors.shape == (1, 384)
+
+
+def test_unknown_backend(spec: ModelSpec) -> None:
+    with pytest.raises(ModelError, match="onnx-int8"):
+        oe.OnnxEmbedder(spec, "tensorrt")
+
+
+def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
+    spec = ModelSpec("nowhere/no-such-model", "nowhere/no-such-model", 256)
+    with pytest.raises(ModelError, match="local sentence-transformers directory"):
+        oe.OnnxEmbedder(spec, "onnx", cache_dir=tmp_path).embed(["x"])
+
+
+def test_int8_support_is_known_here() -> None:
+    assert oe.int8_support() in {"vnni", "avx2", "arm", None}
