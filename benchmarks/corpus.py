@@ -161,7 +161,7 @@ def build_release_history(
     wheels = [download_wheel(package, v, cache) for v in versions]
     _init_repo(dest)
     commits = []
-    for i, (version, wheel) in enumerate(zip(versions, wheels)):
+    for i, (version, wheel) in enumerate(zip(versions, wheels, strict=True)):
         for entry in dest.iterdir():
             if entry.name == ".git":
                 continue
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
             commits = build_release_history(
                 args.dest, args.package, versions, args.cache
             )
-            for version, commit in zip(versions, commits):
+            for version, commit in zip(versions, commits, strict=True):
                 print(f"{commit}  v{version}")
             what = f"{len(commits)} commits of {args.package}"
         else:

@@ -47,7 +47,8 @@ UrlOpt = Annotated[str | None, typer.Option("--qdrant-url", help="Qdrant server 
 CollOpt = Annotated[str | None, typer.Option("--collection", help="Collection name (default: the repository's name).")]
 IncludeOpt = Annotated[list[str] | None, typer.Option("--include", help="Only index paths matching this gitignore-style pattern (repeatable).")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Never index paths matching this gitignore-style pattern (repeatable).")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="Torch device for the model, e.g. cpu or cuda.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="Torch device for the model, e.g. cpu or cuda (cuda implies --backend torch).")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="torch, onnx or onnx-int8 (default: onnx-int8, the fastest; see README).")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Exit with code 75 at once if another sync is running.")]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Drop the collection and re-embed everything.")]
 
@@ -184,10 +185,11 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def _flags(batch_size: int | None, max_file_size: int | None, max_files: int | None, model: str | None,
            qdrant_url: str | None, collection: str | None, include: list[str] | None,
-           exclude: list[str] | None, device: str | None) -> dict[str, Any]:
+           exclude: list[str] | None, device: str | None, backend: str | None) -> dict[str, Any]:
     return {"batch_size": batch_size, "max_file_size": max_file_size, "max_files": max_files,
             "model": model, "qdrant_url": qdrant_url, "collection": collection,
-            "include": tuple(include or ()), "exclude": tuple(exclude or ()), "device": device}
+            "include": tuple(include or ()), "exclude": tuple(exclude or ()), "device": device,
+            "backend": backend}
 
 
 @app.command("sync")
@@ -196,14 +198,15 @@ def sync_cmd(
     quiet: QuietOpt = False, batch_size: BatchOpt = None, max_file_size: MaxSizeOpt = None,
     max_files: MaxFilesOpt = None, model: ModelOpt = None, qdrant_url: UrlOpt = None,
     collection: CollOpt = None, include: IncludeOpt = None, exclude: ExcludeOpt = None,
-    device: DeviceOpt = None, no_wait: NoWaitOpt = False, rebuild: RebuildOpt = False,
+    device: DeviceOpt = None, backend: BackendOpt = None, no_wait: NoWaitOpt = False,
+    rebuild: RebuildOpt = False,
 ) -> None:
     """Index the repository: the first run indexes everything, later runs only what changed.
 
     Example: gitindex sync --json
     """
     _do_sync(path, False, ref, staged, as_json, quiet, no_wait, rebuild,
-             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device))
+             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend))
 
 
 @app.command("index")
@@ -212,7 +215,7 @@ def index_cmd(
     batch_size: BatchOpt = None, max_file_size: MaxSizeOpt = None, max_files: MaxFilesOpt = None,
     model: ModelOpt = None, qdrant_url: UrlOpt = None, collection: CollOpt = None,
     include: IncludeOpt = None, exclude: ExcludeOpt = None, device: DeviceOpt = None,
-    no_wait: NoWaitOpt = False, rebuild: RebuildOpt = False,
+    backend: BackendOpt = None, no_wait: NoWaitOpt = False, rebuild: RebuildOpt = False,
 ) -> None:
     """Index PATH: `sync` in a git repository; in a plain directory, its files on disk
     (hashed as git blobs, .gitignore honoured).
@@ -220,7 +223,7 @@ def index_cmd(
     Example: gitindex index ~/src/project --max-files 500
     """
     _do_sync(path, True, None, False, as_json, quiet, no_wait, rebuild,
-             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device))
+             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend))
 
 
 @app.command("search")
@@ -231,19 +234,19 @@ def search_cmd(
     path_glob: Annotated[str | None, typer.Option("--path", help="Only paths matching this glob, e.g. 'src/**/*.py'.")] = None,
     refresh: Annotated[bool, typer.Option("--refresh", help="Sync first if the index lags HEAD.")] = False,
     as_json: JsonOpt = False, model: ModelOpt = None, qdrant_url: UrlOpt = None,
-    collection: CollOpt = None, device: DeviceOpt = None,
+    collection: CollOpt = None, device: DeviceOpt = None, backend: BackendOpt = None,
 ) -> None:
     """Find the chunks of code closest in meaning to QUERY.
 
     Example: gitindex search "where do we retry failed uploads" --path '*.py'
     """
-    from gitindex.embedding import SentenceTransformerEmbedder
     from gitindex.search import freshness, search
 
     ix: Index | None = None
     with _errors(lambda: ix.data_dir if ix else None):
-        ix = _open_indexed(path, model=model, qdrant_url=qdrant_url, collection=collection, device=device)
-        embedder = SentenceTransformerEmbedder(ix.spec, ix.config.device)  # loaded once, when first used
+        ix = _open_indexed(path, model=model, qdrant_url=qdrant_url, collection=collection, device=device,
+                           backend=backend)
+        embedder = ix.embedder()  # loaded once, when first used
         fresh = freshness(ix)
         if fresh is not None and fresh.stale and refresh:
             from gitindex.sync import sync

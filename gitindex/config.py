@@ -12,6 +12,7 @@ from typing import Any
 from gitindex.errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,9 @@ class Config:
     qdrant_url: str | None = None  # None: the embedded store under the git dir
     qdrant_api_key: str | None = field(default=None, repr=False)  # from the environment only
     collection: str | None = None  # default: the repository's directory name
-    device: str | None = None  # torch device for the model, e.g. "cpu" or "cuda"
+    backend: str = "onnx-int8"  # torch | onnx | onnx-int8 (see README: Performance)
+    device: str | None = None  # torch device for the model, e.g. "cpu" or "cuda" (cuda: torch)
+    model_cache: str | None = None  # where ONNX exports of the model are kept
     lock_timeout: float = 600.0  # seconds a sync waits for another one to finish
     cache_max_mb: int = 1024  # bound of the on-disk vector cache
 
@@ -36,12 +39,15 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 # Keys that may come only from the environment, never from a file or a flag.
 _SECRET_KEYS = {"qdrant_api_key"}
+_CHOICES = {"backend": BACKENDS}
 _CONFIG_FILES = (".gitindex.toml", "pyproject.toml")
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Turn a TOML or environment value into the field's type, or fail naming the key."""
     kind = _FIELDS[key].type
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} (choose one of {', '.join(_CHOICES[key])})")
     try:
         if "tuple" in kind:
             if isinstance(value, str):
@@ -123,6 +129,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         out.setdefault("qdrant_url", env["QDRANT_URL"])
     if env.get("QDRANT_API_KEY"):
         out["qdrant_api_key"] = env["QDRANT_API_KEY"]
+    if env.get("XDG_CACHE_HOME"):
+        out.setdefault("model_cache", str(Path(env["XDG_CACHE_HOME"]) / "gitindex" / "onnx"))
     return out
 
 

@@ -412,7 +412,6 @@ class HookSync:
 
     def __call__(self, events: list[str], *, staged_index: str | None = None, staged: bool = False,
                  wait: bool = True) -> dict[str, Any]:
-        from gitindex.embedding import SentenceTransformerEmbedder
         from gitindex.sync import sync
 
         started = time.time()
@@ -425,9 +424,9 @@ class HookSync:
             ix = Index(repo, root, cfg)
             try:
                 target = repo.staged(staged_index) if staged else repo.resolve("HEAD")
-                key = (ix.spec.location, cfg.device)
+                key = (ix.spec.location, ix.model_key)
                 if key not in self._embedders:
-                    self._embedders[key] = SentenceTransformerEmbedder(ix.spec, cfg.device)
+                    self._embedders[key] = ix.embedder()
                 result = sync(ix, target, embedder=self._embedders[key], wait=wait)
             finally:
                 ix.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitindex.chunking import CHUNKER_VERSION
 from gitindex.config import Config
-from gitindex.embedding import ModelSpec, resolve_model
+from gitindex.embedding import Embedder, ModelSpec, make_embedder, model_key, resolve_model
 from gitindex.errors import NotARepositoryError
 from gitindex.manifest import Manifest
 from gitindex.repo import Repo
@@ -50,6 +50,16 @@ class Index:
     @cached_property
     def spec(self) -> ModelSpec:
         return resolve_model(self.config.model)
+
+    @cached_property
+    def model_key(self) -> str:
+        """What the vectors of this index are keyed by: the model and, for int8, the variant."""
+        return model_key(self.spec, self.config.backend, self.config.device)
+
+    def embedder(self) -> Embedder:
+        """A new embedder (the model loads on its first embed() call)."""
+        cache = Path(self.config.model_cache) if self.config.model_cache else None
+        return make_embedder(self.spec, self.config.backend, self.config.device, cache)
 
     @property
     def chunker_id(self) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pathspec
 
-from gitindex.embedding import Embedder, SentenceTransformerEmbedder
+from gitindex.embedding import Embedder
 from gitindex.errors import IndexMismatchError
 from gitindex.index import Index
 from gitindex.manifest import MODEL, SYNCED_COMMIT, SYNCED_TREE
@@ -64,10 +64,12 @@ def freshness(ix: Index) -> Freshness | None:
 def check_model(ix: Index) -> None:
     """Queries must be embedded by the model that built the index."""
     built = ix.manifest.get(MODEL)
-    if built is not None and built != ix.spec.model_id:
+    if built is not None and built != ix.model_key:
+        model, _, variant = built.partition("#")
+        hint = f"--model {model}" + (" --backend onnx-int8" if variant else " --backend onnx")
         raise IndexMismatchError(
-            f"the index was built with model {built!r}, not {ix.spec.model_id!r}: search with "
-            f"--model {built}, or re-index with `gitindex sync --model {ix.spec.model_id}`"
+            f"the index was built with model {built!r}, not {ix.model_key!r}: search with "
+            f"{hint}, or re-index with `gitindex sync --rebuild` and these settings"
         )
 
 
@@ -84,7 +86,7 @@ def search(ix: Index, query: str, *, limit: int = 10, path_glob: str | None = No
     if not ix.store.exists():
         return []
     check_model(ix)
-    model = embedder or SentenceTransformerEmbedder(ix.spec, ix.config.device)
+    model = embedder or ix.embedder()
     vector = model.embed([query])[0]
     with ix.store.session():
         found = ix.store.query(vector.tolist(), limit, paths)

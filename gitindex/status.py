@@ -35,7 +35,7 @@ def status(ix: Index) -> dict[str, Any]:
         "dirty_files": len(m.dirty()),
         "store": ix.store.location,
         "collection": ix.collection,
-        "model": m.get(MODEL) or ix.spec.model_id,
+        "model": m.get(MODEL) or ix.model_key,
         "last_run": json.loads(last) if last else None,
         "hooks": hooks,  # installed hooks and the last background run (see `gitindex log`)
     }

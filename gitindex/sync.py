@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gitindex.chunking import Chunk, TokenCounter, language
-from gitindex.embedding import Embedder, SentenceTransformerEmbedder
+from gitindex.embedding import Embedder
 from gitindex.errors import IndexMismatchError, Interrupted
 from gitindex.examine import examine, skip_reason
 from gitindex.index import Index
@@ -248,7 +248,7 @@ class _Run:
     # -- set-up -----------------------------------------------------------------------------
     def _prepare(self, rebuild: bool) -> None:
         ix, m = self.ix, self.m
-        wanted = (ix.spec.model_id, ix.chunker_id)
+        wanted = (ix.model_key, ix.chunker_id)
         here = {STORE: self.store.location, COLLECTION: ix.collection}
         exists = self.store.exists()  # reaches a server before anything local changes
         if m.get(MODEL) is not None and any(m.get(k) != v for k, v in here.items()):
@@ -452,7 +452,7 @@ class _Run:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.ix.spec, self.ix.config.device)
+            self._embedder = self.ix.embedder()
         return self._embedder
 
     def embed_stage(self, batch: _Batch) -> _Batch:
@@ -464,7 +464,7 @@ class _Run:
             return batch
         clock = self.result.phases
         started = time.perf_counter()
-        model, cache = self.ix.spec.model_id, self.cache()
+        model, cache = self.ix.model_key, self.cache()
         batch.vectors = cache.get_many(model, texts)
         missing = [h for h in texts if h not in batch.vectors]
         if missing and self.store_had_points:
@@ -499,7 +499,7 @@ class _Run:
             PointData(point_id(u.entry.path, u.entry.oid, i), batch.vectors[c.hash], {
                 "path": u.entry.path, "blob": u.entry.oid, "hash": c.hash,
                 "start_line": c.start, "end_line": c.end, "language": language(u.entry.path),
-                "text": c.text, "commit": commit, "model": self.ix.spec.model_id, "chunker": self.ix.chunker_id,
+                "text": c.text, "commit": commit, "model": self.ix.model_key, "chunker": self.ix.chunker_id,
             })
             for u in batch.updates for i, c in enumerate(u.chunks)
         ]

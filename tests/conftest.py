@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gitindex.config import Config
-from gitindex.embedding import SentenceTransformerEmbedder, resolve_model
+from gitindex.embedding import DEFAULT_BACKEND, make_embedder, resolve_model
 from gitindex.index import Index, locate
 from gitindex.sync import SyncResult, sync
 
@@ -25,10 +25,11 @@ GIT_ENV = {
 
 
 class CountingEmbedder:
-    """The real model, counting what it is asked to embed (so reuse can be asserted)."""
+    """The real model on the default backend (as the CLI runs it), counting what it is asked to
+    embed, so reuse can be asserted."""
 
-    def __init__(self) -> None:
-        self.inner = SentenceTransformerEmbedder(resolve_model("all-MiniLM-L6-v2"))
+    def __init__(self, backend: str = DEFAULT_BACKEND) -> None:
+        self.inner = make_embedder(resolve_model("all-MiniLM-L6-v2"), backend)
         self.model_id = self.inner.model_id
         self.texts: list[str] = []
 

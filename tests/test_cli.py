@@ -115,7 +115,8 @@ def test_status_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     assert out["files"] == 3 and out["pending_files"] == 0
     assert out["points"] == summary["chunks"]["embedded"]
     assert Path(out["store"]).is_relative_to(repo.path / ".git")
-    assert out["collection"] == "project" and out["model"] == "all-MiniLM-L6-v2"
+    assert out["collection"] == "project" and out["model"].partition("#")[0] == "all-MiniLM-L6-v2"
+    assert out["model"] == open_index(repo.path).model_key  # with the int8 variant where it runs
 
 
 def test_status_from_a_subdirectory(indexed: tuple[GitRepo, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -384,3 +385,16 @@ def test_reading_commands_leave_no_trace_in_a_plain_directory(tmp_path: Path) ->
         result = cli(*args, code=1)
         assert "is not indexed" in result.stderr
     assert not (plain / ".gitindex").exists()
+
+
+def test_backend_switch_reembeds_and_search_follows(repo: GitRepo) -> None:
+    repo.commit({"retry.py": RETRY, "parse.py": PARSE})
+    first = as_json(cli("sync", str(repo.path), "--json"))
+    assert first["chunks"]["embedded"] > 0
+    torch_run = as_json(cli("sync", str(repo.path), "--json", "--backend", "torch"))
+    assert any("model or chunker changed" in note for note in torch_run["notes"])
+    assert as_json(cli("status", str(repo.path), "--json", ))["model"] == "all-MiniLM-L6-v2"
+    assert as_json(cli("verify", str(repo.path), "--json"))["ok"]
+    hits = as_json(cli("search", "retry failed uploads", "--repo", str(repo.path), "--json", "--backend", "torch"))
+    assert hits[0]["path"] == "retry.py"
+    cli("sync", str(repo.path), "--backend", "tensorflow", code=EXIT_USAGE)

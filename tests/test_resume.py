@@ -15,6 +15,8 @@ from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_s
 
 from gitindex.verify import verify
 
+FILES = 150  # enough that a sync on the fast backend is still running when we act on it
+
 
 def _gitindex(*args: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
@@ -34,7 +36,7 @@ def _indexed_files(manifest: Path) -> int:
 
 
 def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) -> None:
-    repo.commit({f"pkg/mod{i:02}.py": python_source(f"mod{i}", functions=2) for i in range(40)})
+    repo.commit({f"pkg/mod{i:03}.py": python_source(f"mod{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
     deadline = time.monotonic() + 120
@@ -45,11 +47,11 @@ def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) 
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = _indexed_files(manifest)
-    assert 6 <= done < 40, "killed mid-run"
+    assert 6 <= done < FILES, "killed mid-run"
 
     result = run_sync(repo.path, embedder, batch_size=4)
-    total = 40 * 2
-    assert result.complete and result.added + done >= 40
+    total = FILES * 2
+    assert result.complete and result.added + done >= FILES
     assert result.embedded <= total - 2 * done, "finished batches were embedded again"
     ix = open_index(repo.path)
     assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
@@ -75,7 +77,7 @@ def test_noop_sync_imports_no_ml_library(repo: GitRepo, embedder: CountingEmbedd
 
 
 def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: CountingEmbedder) -> None:
-    repo.commit({f"m{i:02}.py": python_source(f"m{i}", functions=2) for i in range(40)})
+    repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
     deadline = time.monotonic() + 120
@@ -97,7 +99,7 @@ def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: Counti
 
 
 def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: CountingEmbedder) -> None:
-    repo.commit({f"m{i:02}.py": python_source(f"m{i}", functions=2) for i in range(40)})
+    repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
     try:
@@ -124,3 +126,18 @@ def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: Co
     finally:
         proc.wait(timeout=300)
     assert proc.returncode == 0
+
+
+def test_search_runs_without_torch(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"a.py": python_source("alpha", functions=2)})
+    run_sync(repo.path, embedder)
+    probe = (
+        "import sys, json\n"
+        "from gitindex.cli import app\n"
+        "app(['search', 'handle alpha case 1', '--json'], standalone_mode=False)\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules)), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=repo.path, capture_output=True, text=True, check=True)
+    hits = json.loads(out.stdout)
+    assert hits and hits[0]["path"] == "a.py"
+    assert json.loads(out.stderr.strip().splitlines()[-1]) == []

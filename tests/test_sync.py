@@ -321,4 +321,4 @@ def test_adopting_a_store_built_by_another_model_reembeds(repo: GitRepo, embedde
     assert verified(repo.path)
     ix = open_index(repo.path)
     with ix.store.session():
-        assert {p["model"] for _, p in ix.store.scroll()} == {ix.spec.model_id}
+        assert {p["model"] for _, p in ix.store.scroll()} == {ix.model_key}
