@@ -58,7 +58,7 @@ class Index:
 
     def embedder(self) -> Embedder:
         """A new embedder (the model loads on its first embed() call)."""
-        cache = Path(self.config.model_cache) if self.config.model_cache else None
+        cache = Path(self.config.model_cache).expanduser() if self.config.model_cache else None
         return make_embedder(self.spec, self.config.backend, self.config.device, cache)
 
     @property
