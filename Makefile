@@ -20,7 +20,7 @@ test: install
 
 demo: install
 	$(VENV)/bin/gitindex sync .
-	$(VENV)/bin/gitindex search "where does a sync wait for another one to finish" --limit 3
+	$(VENV)/bin/gitindex search "file lock so that only one sync runs at a time" --limit 3
 
 lint: install
 	$(VENV)/bin/ruff check gitindex tests benchmarks
