@@ -9,14 +9,26 @@ from pathlib import Path
 
 import numpy as np
 
+# Layout 2: a rowid table, so a row (a 768-byte float16 vector and a few small columns) lives
+# in its leaf page, 9 to a page; layout 1 (WITHOUT ROWID, float32) spilled every 1,536-byte
+# vector to an overflow page and cost about 4 KB per vector. `half` = 1: the vector is float16.
+_VERSION = 2
+_PAGE_SIZE = 8192  # set before the first table; a 4 KB page fits 4 rows, 8 KB 9 (-11% of disk)
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS vectors (
-    model TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, used INTEGER NOT NULL,
-    PRIMARY KEY (model, hash)
-) WITHOUT ROWID;
+    id INTEGER PRIMARY KEY, model INTEGER NOT NULL, hash TEXT NOT NULL, used INTEGER NOT NULL,
+    half INTEGER NOT NULL, vector BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS vectors_key ON vectors (model, hash);
 CREATE INDEX IF NOT EXISTS vectors_used ON vectors (used);
 """
 _LOOKUP_CHUNK = 500  # sqlite's limit on host parameters is 999 on old builds
+_TOUCH_AFTER = 3600  # seconds: `used` is refreshed at most hourly, so lookups rarely write
+# float16 keeps a normalized embedding to a cosine of 0.9999998 (measured on all-MiniLM-L6-v2
+# and on random unit vectors; top-10 neighbours unchanged) at half the bytes; a vector it would
+# bend further (out of float16's range, or tiny) is kept as float32.
+_MIN_HALF_COSINE = 0.99999
 
 
 class VectorCache:
@@ -26,52 +38,111 @@ class VectorCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_bytes = max_mb * 1024 * 1024
+        self._models: dict[str, int] = {}
         try:
             self.db = self._connect()
         except sqlite3.DatabaseError:
             # A damaged cache is only a cache: start a new one.
-            path.unlink(missing_ok=True)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
             self.db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        try:
+            db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # only takes effect on a new file
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:
+                self._create(db)
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    @staticmethod
+    def _create(db: sqlite3.Connection) -> None:
+        """A new file, or one in an older layout: it is only a cache, so drop and recreate."""
+        old: list[str] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("PRAGMA user_version").fetchone()[0] != _VERSION:  # not done meanwhile
+                old = [name for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+                for name in old:
+                    db.execute(f'DROP TABLE "{name}"')
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if old:  # give the old layout's pages back
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         self.db.close()
 
+    def _model(self, name: str, create: bool) -> int | None:
+        if name not in self._models:
+            row = self.db.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                if not create:
+                    return None
+                self.db.execute("INSERT OR IGNORE INTO models (name) VALUES (?)", (name,))
+                row = self.db.execute("SELECT id FROM models WHERE name = ?", (name,)).fetchone()
+            self._models[name] = int(row[0])
+        return self._models[name]
+
     def get_many(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))
         found: dict[str, np.ndarray] = {}
+        mid = self._model(model, create=False)
+        if mid is None or not wanted:
+            return found
+        now = int(time.time())
+        stale: list[int] = []
         for i in range(0, len(wanted), _LOOKUP_CHUNK):
             part = wanted[i : i + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT hash, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
-                (model, *part),
+                f"SELECT id, hash, used, half, vector FROM vectors WHERE model = ? AND hash IN ({marks})",
+                (mid, *part),
             )
-            for digest, blob in rows:
-                found[digest] = np.frombuffer(blob, dtype=np.float32)
-        if found:
-            now = int(time.time())
+            for rowid, digest, used, half, blob in rows:
+                found[digest] = np.frombuffer(blob, dtype=np.float16 if half else np.float32).astype(np.float32)
+                if used < now - _TOUCH_AFTER:
+                    stale.append(rowid)
+        if stale:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany(
-                    "UPDATE vectors SET used = ? WHERE model = ? AND hash = ?",
-                    ((now, model, h) for h in found),
-                )
+                self.db.executemany("UPDATE vectors SET used = ? WHERE id = ?", ((now, r) for r in stale))
         return found
 
     def put_many(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        if not vectors:
+            return
         now = int(time.time())
+        keys = list(vectors)
+        full = np.stack([np.asarray(vectors[h], dtype=np.float32).ravel() for h in keys])
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            half = full.astype(np.float16)
+            back = half.astype(np.float32)
+            norms = np.linalg.norm(full, axis=1) * np.linalg.norm(back, axis=1)
+            cosine = np.where(norms > 0, (full * back).sum(axis=1) / np.where(norms > 0, norms, 1), 0.0)
+        as_half = np.isfinite(back).all(axis=1) & (cosine >= _MIN_HALF_COSINE)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            mid = self._model(model, create=True)
             self.db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)",
-                ((model, h, np.asarray(v, dtype=np.float32).tobytes(), now) for h, v in vectors.items()),
+                "INSERT INTO vectors (model, hash, used, half, vector) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (model, hash) DO UPDATE SET used = excluded.used, half = excluded.half, "
+                "vector = excluded.vector",
+                ((mid, h, now, 1, half[i].tobytes()) if as_half[i] else (mid, h, now, 0, full[i].tobytes())
+                 for i, h in enumerate(keys)),
             )
 
     def size_bytes(self) -> int:
@@ -92,8 +163,9 @@ class VectorCache:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             cur = self.db.execute(
-                "DELETE FROM vectors WHERE (model, hash) IN (SELECT model, hash FROM vectors "
-                "ORDER BY used DESC LIMIT -1 OFFSET ?)", (keep,)
+                "DELETE FROM vectors WHERE id IN (SELECT id FROM vectors ORDER BY used DESC LIMIT -1 OFFSET ?)",
+                (keep,),
             )
         self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks now, not later
         return cur.rowcount

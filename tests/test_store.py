@@ -6,8 +6,12 @@ the same client API and models a server is driven with) stands in for one.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from qdrant_client import QdrantClient
 
 from gitindex.errors import LockedError, StoreError
 from gitindex.store import PointData, VectorStore, point_id
+from gitindex.store import embedded as embedded_module
 from gitindex.store.embedded import EmbeddedStore
 from gitindex.store.remote import RemoteStore
 from gitindex.sync import sync
@@ -179,6 +184,162 @@ def test_embedded_store_persists_and_admits_one_session_at_a_time(tmp_path: Path
     with reopened.session():
         assert reopened.count() == 3
         assert reopened.vectors_for(["h-2"])["h-2"] == pytest.approx(unit(2), abs=1e-5)
+
+
+def _in_another_process(path: Path, code: str, timeout: float = 60) -> dict[str, object]:
+    """Run `code` with `store` (an EmbeddedStore of `path`, lock timeout 20 s) in a fresh
+    interpreter; it sets `out`, which comes back."""
+    script = (
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "from gitindex.store.embedded import EmbeddedStore\n"
+        f"store = EmbeddedStore(Path({str(path)!r}), 'demo', lock_timeout=20.0)\n"
+        "out = {}\n"
+        f"{code}\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+_READ = (
+    "started = time.monotonic()\n"
+    "with store.session():\n"
+    "    out['waited'] = time.monotonic() - started\n"
+    "    out['count'] = store.count()\n"
+)
+
+
+def test_a_writer_keeps_the_shard_open_until_a_reader_waits(tmp_path: Path) -> None:
+    path = tmp_path / "qdrant" / "demo"
+    writer = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    try:
+        with writer.session(write=True):
+            writer.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
+        # Between batches the shard stays open: another writer does not get in...
+        with pytest.raises(LockedError), EmbeddedStore(path, "demo", lock_timeout=0.3).session(write=True):
+            pass
+        # ...but a reader in another process does, without waiting for the next batch.
+        got = _in_another_process(path, _READ)
+        assert got["count"] == 3 and float(got["waited"]) < 5.0, got  # type: ignore[arg-type]
+        # The next batch opens the shard again and keeps it.
+        with writer.session(write=True):
+            writer.upsert([point("b.py", "b", 0, seed=9)])
+            assert writer.count() == 4
+        with writer.session():  # a read in the writer's own process reuses the open shard
+            assert writer.count() == 4
+    finally:
+        writer.close()
+    # close() flushed, closed and let go: anyone gets in at once.
+    other = EmbeddedStore(path, "demo", lock_timeout=0.3)
+    with other.session(write=True):
+        assert other.count() == 4
+    other.close()
+
+
+def test_a_reader_waiting_during_a_write_session_goes_next(tmp_path: Path) -> None:
+    path = tmp_path / "qdrant" / "demo"
+    writer = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    with writer.session(write=True):
+        writer.upsert([point("a.py", "b", 0, seed=1)])
+    try:
+        with writer.session(write=True):
+            readers = path.parent / "demo.readers"
+            script = (
+                "import json, time\nfrom pathlib import Path\n"
+                "from gitindex.store.embedded import EmbeddedStore\n"
+                f"store = EmbeddedStore(Path({str(path)!r}), 'demo', lock_timeout=20.0)\n"
+                "with store.session():\n    print(json.dumps({'count': store.count()}))\n"
+            )
+            proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 30
+            while not readers.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)  # the reader is waiting now
+            writer.upsert([point("a.py", "b", 1, seed=2)])
+        out, _ = proc.communicate(timeout=30)  # the session's end let it in
+        assert json.loads(out) == {"count": 2}
+        # The reader is done: the writer's next session takes the shard back.
+        with writer.session(write=True):
+            assert writer.count() == 2
+    finally:
+        writer.close()
+
+
+def test_a_killed_writer_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+    """A kept-open shard is flushed only now and then: what update() acknowledged is in its
+    WAL, which the next open replays, so the manifest may record a batch once its session ends."""
+    path = tmp_path / "qdrant" / "demo"
+    script = (
+        "import os, signal\n"
+        "from pathlib import Path\n"
+        "from gitindex.store import PointData\n"
+        "from gitindex.store.embedded import EmbeddedStore\n"
+        f"store = EmbeddedStore(Path({str(path)!r}), 'demo', lock_timeout=20.0)\n"
+        "for b in range(5):\n"
+        "    with store.session(write=True):\n"
+        "        store.upsert([PointData(f'00000000-0000-0000-0000-0000000{b}{i:04d}', [1.0] * 8,\n"
+        "                                {'path': f'f{b}.py', 'blob': 'b', 'hash': f'h{b}-{i}'}) for i in range(10)])\n"
+        "        if b == 4:\n"
+        "            store.delete_path('f0.py')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -9, done.stderr
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    with store.session():
+        assert store.count() == 40
+        assert "f0.py" not in ids_by_path(store)
+
+
+def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 100 * DIM * 4)  # 100 points a segment
+    path = tmp_path / "qdrant" / "demo"
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(450)]
+    try:
+        for i in range(0, 450, 50):
+            with store.session(write=True):
+                store.upsert(points[i : i + 50])
+        assert store._shard is not None
+        info = store._shard.info()
+        assert info.segments_count >= 4  # four converted, one appendable
+        assert info.points_count - info.indexed_vectors_count < 100
+        with store.session(write=True):
+            store.delete_path("f3.py")
+            assert store.count() == 440
+            assert store.query(unit(123), 1, None)[0].payload["path"] == "f12.py"
+            assert store.vectors_for(["h-5"])["h-5"] == pytest.approx(unit(5), abs=1e-5)
+    finally:
+        store.close()
+    config = json.loads((path / "edge_config.json").read_text())
+    assert config["vectors"][""]["memory"] == "cold" and config["payload_memory"] == "cold"
+
+
+def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> None:
+    from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, PayloadSchemaType, UpdateOperation
+
+    from gitindex.store import INDEXED_FIELDS
+
+    path = tmp_path / "qdrant" / "demo"
+    old = EdgeShard.create(str(path), EdgeConfig(vectors=EdgeVectorParams(size=DIM, distance=Distance.Cosine)))
+    for name in INDEXED_FIELDS:
+        old.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
+    old.close()
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    with store.session():  # a reader opens it as it is
+        store.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
+    with store.session(write=True):
+        assert store.count() == 3
+        assert store._shard is not None
+        schema = store._shard.info().payload_schema
+        assert all(getattr(schema[name].params, "memory", None) is not None for name in INDEXED_FIELDS)
+    store.close()
+    config = json.loads((path / "edge_config.json").read_text())
+    assert config["vectors"][""]["memory"] == "cold"
+    with store.session():
+        assert ids_by_path(store) == {"a.py": {point("a.py", "b", i).id for i in range(3)}}
 
 
 def test_unreachable_server_is_a_store_error_not_a_bug() -> None:
