@@ -53,8 +53,11 @@ class ModelSpec:
         tokenizer.no_padding()
 
         def count(lines: Sequence[str]) -> list[int]:
-            encoded = tokenizer.encode_batch(list(lines), add_special_tokens=False)
-            return [len(e.ids) for e in encoded]
+            out: list[int] = []
+            for i in range(0, len(lines), 512):  # a huge file's Encodings all at once grew the heap
+                encoded = tokenizer.encode_batch(list(lines[i : i + 512]), add_special_tokens=False)
+                out.extend(len(e.ids) for e in encoded)
+            return out
 
         return count
 

@@ -13,6 +13,10 @@ from pygit2.enums import AttrCheck, DiffFind, FileMode, ObjectType
 from gitindex.errors import BadRevisionError, NotARepositoryError
 
 ATTRIBUTES = ("binary", "diff", "linguist-generated", "linguist-vendored")
+# libgit2 maps pack files in windows of 1 GiB, up to 8 GiB, and keeps what it read resident:
+# a first index's RSS grew with the pack's size. Small windows under a small cap bound it.
+pygit2.settings.mwindow_size = 1 << 20
+pygit2.settings.mwindow_mapped_limit = 8 << 20
 _GITLINK = int(FileMode.COMMIT)
 _LINK = int(FileMode.LINK)
 _TREE = int(FileMode.TREE)

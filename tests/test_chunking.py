@@ -170,3 +170,11 @@ def test_language_by_extension_and_name() -> None:
     assert language("build/Makefile") == "make"
     assert language("LICENSE") == "text"
     assert language("archive.unknownext") == "text"
+
+
+def test_token_counts_of_a_long_file_match_line_by_line(tokens: tuple[TokenCounter, int]) -> None:
+    # Lines are tokenized in slices (bounded memory on huge files): the slice edges change nothing.
+    counter, _budget = tokens
+    lines = [f"value_{i} = compute({i}, 'x' * {i % 7})" + " # note" * (i % 3) for i in range(1300)]
+    assert counter(lines) == [counter([line])[0] for line in lines]
+    assert len(set(counter(lines))) > 3

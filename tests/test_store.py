@@ -295,6 +295,7 @@ def test_a_killed_writer_loses_no_acknowledged_batch(tmp_path: Path) -> None:
 
 def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 100 * DIM * 4)  # 100 points a segment
+    monkeypatch.setattr(embedded_module, "_UPSERT_PAGE", 16)  # each upsert of 50 sent in 4 pages
     path = tmp_path / "qdrant" / "demo"
     store = EmbeddedStore(path, "demo", lock_timeout=5.0)
     points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(450)]

@@ -37,16 +37,21 @@ from gitindex.errors import LockedError, StoreError
 from gitindex.store import INDEXED_FIELDS, PointData, ScoredPayload
 
 _PAGE = 1000
+_UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a file of thousands
+# of chunks (one batch) would otherwise hold 12 KB of float objects per point at once
 _READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
 _READER_POLL = 1.0  # a waiting reader refreshes its marker this often, so it never looks stale
 _WATCH_EVERY = 0.05  # seconds between a kept-open writer's checks for a waiting reader
 _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL alone
 # Points collect in one appendable segment, whose vectors, id map and payload indexes stay in
-# RAM; once it holds this many bytes of vectors (about 16k points of 384 floats) optimize()
+# RAM; once it holds this many bytes of vectors (about 11k points of 384 floats) optimize()
 # turns it into an immutable segment that is only memory-mapped (Memory.Cold), and the shard is
 # reopened so none of it stays resident. Without this, a writer's memory grew with the points
-# (840 MB of RSS at 250k points; 145-180 MB flat with it, measured 50k to 250k).
-_SEGMENT_BYTES = 24 * 1024 * 1024
+# (840 MB of RSS at 250k points; flat with it, measured 50k to 250k). Smaller segments lower
+# the peak (the conversion's own spike, the WAL and the appendable segment all scale with it:
+# 12 / 16 / 24 MB gave 307 / 331 / 353 MB for a 10k-file first index) but each one costs a
+# reader's open about 7 ms (258k points: 24 segments at 16 MB).
+_SEGMENT_BYTES = 16 * 1024 * 1024
 
 
 def _config(dim: int) -> EdgeConfig:
@@ -213,7 +218,7 @@ class EmbeddedStore:
                     self._shard.flush()
                     self._flushed_at = time.monotonic()
         except BaseException:
-            self._release()
+            self._release(quiet=True)
             raise
         self._kept = True
         if self._watch_stop is None:
@@ -281,11 +286,10 @@ class EmbeddedStore:
             return
         if self._shard is None:
             self._shard = self._create(len(points[0].vector))
-        self._shard.update(
-            UpdateOperation.upsert_points(
-                [Point(p.id, _floats(p.vector), p.payload) for p in points]
-            )
-        )
+        for i in range(0, len(points), _UPSERT_PAGE):
+            self._shard.update(UpdateOperation.upsert_points(
+                [Point(p.id, _floats(p.vector), p.payload) for p in points[i : i + _UPSERT_PAGE]]
+            ))
 
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
