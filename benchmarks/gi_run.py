@@ -92,7 +92,9 @@ class Phases:
 
     def wrap_all(self, owner: Any, phase: str, names: list[str] | None = None) -> None:
         for name in names or [n for n in vars(owner) if not n.startswith("__") or n == "__init__"]:
-            if callable(getattr(owner, name, None)) and not isinstance(vars(owner).get(name), property):
+            # (a static or class method would turn into a plain function taking self)
+            if callable(getattr(owner, name, None)) and \
+                    not isinstance(vars(owner).get(name), property | staticmethod | classmethod):
                 self.wrap(owner, name, phase)
 
 

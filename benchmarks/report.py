@@ -136,9 +136,15 @@ def markdown(r: dict[str, Any]) -> str:
             else:
                 st = f.get("status") if isinstance(f.get("status"), dict) else {}
                 done, chunks = f"{st.get('files', '?')} (stopped)", f"{st.get('points', '?')} (stopped)"
+            lim = v.get("limited")
+            limited = ([] if "memory_limit_mb" not in t else ["-"] if lim is None else
+                       [f"{_f(lim['peak_rss_mb'], 0)} MB, {_f(lim['wall_s'], 1)} s"
+                        f"{'' if lim['finished'] else ' (stopped)'}"])
             rows.append([n, "yes" if f["finished"] else f"**no**, stopped at {f['wall_s']:.0f} s", done, chunks,
-                         _f(f["wall_s"], 1), _f(f["cpu_s"], 1), _f(f["peak_rss_mb"], 0)])
-        lines += _table(["files in tree", "finished", "files indexed", "chunks", "wall s", "CPU s", "peak RSS MB"], rows)
+                         _f(f["wall_s"], 1), _f(f["cpu_s"], 1), _f(f["peak_rss_mb"], 0), *limited])
+        extra = [f"with --memory-limit {t['memory_limit_mb']}: peak RSS, wall"] if "memory_limit_mb" in t else []
+        lines += _table(["files in tree", "finished", "files indexed", "chunks", "wall s", "CPU s", "peak RSS MB",
+                         *extra], rows)
         ten = t["runs"].get("10000", {})
         if ten.get("noop"):
             gw = _med(ten["noop"], "wall_s")

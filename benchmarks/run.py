@@ -386,17 +386,14 @@ class Bench:
         t: dict[str, Any] = {"embedder": "cheap deterministic stand-in (hash-seeded vectors): memory, not the model, "
                                          "is measured here" if fake else self.backend, "runs": {}}
         self.results["trees"] = t
+        limit = self.args.tree_memory_limit
         for n in self.args.trees:
             repo = tree_corpus(self.cache, n)
             shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)
-            cap = self.args.tree_timeout or 24 * 3600
-            log(f"(6) first index of the {n}-file tree ({'cheap embedder' if fake else backend}; cap {cap:.0f} s)")
-            run = self.gi.run(repo, "sync", "--json", backend=backend, timeout=cap, check=False).to_json()
-            run["finished"] = run["rc"] == 0
-            if not run["finished"]:  # killed at the cap (or failed): how far it got
-                run["status"] = self.gi.shipped(repo, "status", "--json").out
-                run["output"] = None
+            run = self._tree_first(repo, n, backend)
             t["runs"][str(n)] = {"first": run}
+            if limit == 0 and run["finished"]:  # auto: 10% over the smallest tree's peak
+                limit = round(run["peak_rss_mb"] * 1.1)
             if n == 10_000 and self.want("noop") and run["finished"]:
                 log(f"(3) no-op sync on the {n}-file tree x{self.args.reps}")
                 t["runs"][str(n)]["noop"] = [self.gi.shipped(repo, "sync", "--json").to_json()
@@ -404,6 +401,21 @@ class Bench:
                 if not self.args.no_peer and self.args.peer_tree:
                     t["runs"][str(n)]["peer_noop"] = self._peer_tree_noop(repo)
             shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)  # the index takes disk space
+            if limit and limit > 0:
+                t["memory_limit_mb"] = limit
+                t["runs"][str(n)]["limited"] = self._tree_first(repo, n, backend, "--memory-limit", str(limit))
+                shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)
+
+    def _tree_first(self, repo: Path, n: int, backend: str, *flags: str) -> dict[str, Any]:
+        assert self.gi is not None
+        cap = self.args.tree_timeout or 24 * 3600
+        log(f"(6) first index of the {n}-file tree ({backend}; cap {cap:.0f} s) {' '.join(flags)}")
+        run = self.gi.run(repo, "sync", "--json", *flags, backend=backend, timeout=cap, check=False).to_json()
+        run["finished"] = run["rc"] == 0
+        if not run["finished"]:  # killed at the cap (or failed): how far it got
+            run["status"] = self.gi.shipped(repo, "status", "--json").out
+            run["output"] = None
+        return run
 
     def _peer_tree_noop(self, repo: Path) -> dict[str, Any]:
         """The peer's no-op on the 10k tree, with its documented defaults: indexed once, then run
@@ -516,6 +528,13 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         shown = ", ".join(f"{n}: {v:.0f} MB{'' if runs[str(n)]['first']['finished'] else ' (stopped at the cap)'}"
                           for n, v in sorted(rss.items()))
         add(f"peak RSS flat from {min(rss)} to {max(rss)} files", f"{shown} ({hi / lo - 1:+.0%})", "within 10%", flat)
+        limited = {int(n): v["limited"] for n, v in runs.items() if "limited" in v}
+        if limited:
+            cap = r["trees"]["memory_limit_mb"]
+            shown = ", ".join(f"{n}: {v['peak_rss_mb']:.0f} MB in {v['wall_s'] / runs[str(n)]['first']['wall_s']:.2f}x "
+                              f"the time{'' if v['finished'] else ' (stopped at the cap)'}" for n, v in sorted(limited.items()))
+            add(f"peak RSS with --memory-limit {cap} (10% over the smallest tree's peak)", shown,
+                f"<= {cap} MB", all(v["peak_rss_mb"] <= cap for v in limited.values()))
     return out
 
 
@@ -543,6 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tree-timeout", type=float, default=300,
                         help="stop each (6) first index after this many seconds, reporting how far it got "
                              "and its peak RSS so far (0: no limit)")
+    parser.add_argument("--tree-memory-limit", type=int, default=0,
+                        help="index each tree again with --memory-limit MB (0: 10%% over the smallest tree's "
+                             "peak; -1: skip)")
     parser.add_argument("--package", default=corpus.DEFAULT_HISTORY[0])
     parser.add_argument("--versions", default=",".join(corpus.DEFAULT_HISTORY[1]), help="releases, oldest first")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "gitindex-bench",

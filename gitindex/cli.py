@@ -51,6 +51,7 @@ DeviceOpt = Annotated[str | None, typer.Option("--device", help="Torch device fo
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="torch, onnx or onnx-int8 (default: onnx-int8, the fastest; see README).")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Exit with code 75 at once if another sync is running.")]
 RebuildOpt = Annotated[bool, typer.Option("--rebuild", help="Drop the collection and re-embed everything.")]
+MemoryOpt = Annotated[int | None, typer.Option("--memory-limit", metavar="MB", help="Stay under this resident size, in MB, by shrinking batches as needed (default: half the available memory).")]
 
 
 def _err(message: str) -> None:
@@ -185,11 +186,12 @@ def _progress(enabled: bool) -> Iterator[Any]:
 
 def _flags(batch_size: int | None, max_file_size: int | None, max_files: int | None, model: str | None,
            qdrant_url: str | None, collection: str | None, include: list[str] | None,
-           exclude: list[str] | None, device: str | None, backend: str | None) -> dict[str, Any]:
+           exclude: list[str] | None, device: str | None, backend: str | None,
+           memory_limit: int | None) -> dict[str, Any]:
     return {"batch_size": batch_size, "max_file_size": max_file_size, "max_files": max_files,
             "model": model, "qdrant_url": qdrant_url, "collection": collection,
             "include": tuple(include or ()), "exclude": tuple(exclude or ()), "device": device,
-            "backend": backend}
+            "backend": backend, "memory_limit_mb": memory_limit}
 
 
 @app.command("sync")
@@ -199,14 +201,14 @@ def sync_cmd(
     max_files: MaxFilesOpt = None, model: ModelOpt = None, qdrant_url: UrlOpt = None,
     collection: CollOpt = None, include: IncludeOpt = None, exclude: ExcludeOpt = None,
     device: DeviceOpt = None, backend: BackendOpt = None, no_wait: NoWaitOpt = False,
-    rebuild: RebuildOpt = False,
+    rebuild: RebuildOpt = False, memory_limit: MemoryOpt = None,
 ) -> None:
     """Index the repository: the first run indexes everything, later runs only what changed.
 
     Example: gitindex sync --json
     """
     _do_sync(path, False, ref, staged, as_json, quiet, no_wait, rebuild,
-             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend))
+             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend, memory_limit))
 
 
 @app.command("index")
@@ -216,6 +218,7 @@ def index_cmd(
     model: ModelOpt = None, qdrant_url: UrlOpt = None, collection: CollOpt = None,
     include: IncludeOpt = None, exclude: ExcludeOpt = None, device: DeviceOpt = None,
     backend: BackendOpt = None, no_wait: NoWaitOpt = False, rebuild: RebuildOpt = False,
+    memory_limit: MemoryOpt = None,
 ) -> None:
     """Index PATH: `sync` in a git repository; in a plain directory, its files on disk
     (hashed as git blobs, .gitignore honoured).
@@ -223,7 +226,7 @@ def index_cmd(
     Example: gitindex index ~/src/project --max-files 500
     """
     _do_sync(path, True, None, False, as_json, quiet, no_wait, rebuild,
-             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend))
+             **_flags(batch_size, max_file_size, max_files, model, qdrant_url, collection, include, exclude, device, backend, memory_limit))
 
 
 @app.command("search")

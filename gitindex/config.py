@@ -34,6 +34,7 @@ class Config:
     model_cache: str | None = None  # where ONNX exports of the model are kept
     lock_timeout: float = 600.0  # seconds a sync waits for another one to finish
     cache_max_mb: int = 1024  # bound of the on-disk vector cache
+    memory_limit_mb: int | None = None  # a sync adapts to stay under it; None: half of what is available
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -9,10 +9,8 @@ The last synced tree moves only when a whole run completes.
 from __future__ import annotations
 
 import json
-import resource
-import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from gitindex.manifest import (
     IndexedFile,
     Manifest,
 )
+from gitindex.memory import MemoryBudget, default_limit_mb, peak_rss_mb
 from gitindex.repo import Change, Entry, Target
 from gitindex.store import PointData, point_id
 
@@ -63,10 +62,11 @@ class SyncResult:
     deleted_chunks: int = 0
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    memory_limit_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
     # Seconds spent per phase: git, read_chunk (main thread), lookup, embed (embedding thread),
     # store, manifest (writing thread). The threads overlap, so they can add up to more than wall.
-    phases: Counter[str] = field(default_factory=Counter)
+    phases: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +81,7 @@ class SyncResult:
             "chunks": {"embedded": self.embedded, "reused": self.reused, "deleted": self.deleted_chunks},
             "seconds": round(self.seconds, 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "memory_limit_mb": round(self.memory_limit_mb),
             "phases": {k: round(v, 3) for k, v in sorted(self.phases.items())},
             "notes": self.notes,
         }
@@ -90,11 +91,6 @@ class Progress(Protocol):
     def start(self, total_files: int | None) -> None: ...
 
     def advance(self, files: int, chunks: int) -> None: ...
-
-
-def peak_rss_mb() -> float:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
 def sync(
@@ -126,13 +122,14 @@ def sync(
             run.close()
             run.result.seconds = time.monotonic() - started
             run.result.peak_rss_mb = peak_rss_mb()
+            run.note_memory()
             last = {"finished_at": time.time(), "label": run.result.label, "summary": run.result.to_json(),
                     "error": None if error is None else (str(error) or type(error).__name__)}
             ix.manifest.set(**{LAST_RUN: json.dumps(last)})
     return run.result
 
 
-def _timed(items: Iterator[Change], clock: Counter[str], phase: str) -> Iterator[Change]:
+def _timed(items: Iterator[Change], clock: defaultdict[str, float], phase: str) -> Iterator[Change]:
     """Yield from `items`, adding the time spent producing them to clock[phase]."""
     while True:
         started = time.perf_counter()
@@ -236,6 +233,8 @@ class _Run:
         self._cache: VectorCache | None = None
         self.result = SyncResult(commit=target.commit if target else None,
                                  label=target.label if target else "directory")
+        self.budget = MemoryBudget(ix.config.memory_limit_mb or default_limit_mb(), ix.config.batch_size)
+        self.result.memory_limit_mb = self.budget.limit_mb
         self.dirty = set(self.m.dirty())
         self.full = False
         self.store_had_points = False
@@ -355,7 +354,7 @@ class _Run:
                 self._apply(change)
                 if self.progress:
                     self.progress.advance(1, 0)
-                if self.batch_chunks >= self.ix.config.batch_size or \
+                if self.batch_chunks >= self.budget.batch_size or \
                         len(self.updates) + len(self.removes) >= _MAX_BATCH_FILES:
                     pipeline.submit(self._take_batch())
                 if self.should_stop():
@@ -471,8 +470,9 @@ class _Run:
             with self.store.session(write=True):
                 found = self.store.vectors_for(missing)
             if found:
-                cache.put_many(model, {h: np.asarray(v, dtype=np.float32) for h, v in found.items()})
-                batch.vectors.update(found)
+                arrays = {h: np.asarray(v, dtype=np.float32) for h, v in found.items()}
+                cache.put_many(model, arrays)
+                batch.vectors.update(arrays)
                 missing = [h for h in missing if h not in found]
         clock["lookup"] += time.perf_counter() - started
         if missing:
@@ -510,8 +510,8 @@ class _Run:
             for u in batch.updates:  # upsert first, then delete: a file is never absent
                 if u.old is not None or u.entry.path in self.dirty:
                     self.store.delete_path(u.entry.path, keep_blob=u.entry.oid)
-            for r in batch.removes:
-                self.store.delete_path(r.path)
+            for gone in batch.removes:
+                self.store.delete_path(gone.path)
         clock["store"] += time.perf_counter() - started
         started = time.perf_counter()
         records = [FileRecord(u.entry.path, u.entry.oid, u.entry.mode, u.chunks) for u in batch.updates]
@@ -526,6 +526,8 @@ class _Run:
         r.deleted_chunks += sum(x.chunks for x in batch.removes)
         if self.progress:
             self.progress.advance(0, len(points))
+        if self.budget.check():
+            self.store.set_buffer_scale(self.budget.scale)
 
     def _finish(self) -> None:
         target = self.target
@@ -536,6 +538,16 @@ class _Run:
         files, _points = self.m.counts()
         r = self.result
         r.unchanged = max(0, files - r.added - r.modified - r.renamed)
+
+    def note_memory(self) -> None:
+        b, r = self.budget, self.result
+        if r.peak_rss_mb > b.limit_mb:
+            r.notes.append(f"peak RSS {r.peak_rss_mb:.0f} MB went over the memory limit of {b.limit_mb:.0f} MB, "
+                           f"even with batches of {b.smallest_batch} chunks: the model, its runtime and "
+                           "the store need that much at least (README: Memory)")
+        elif b.tightened:
+            r.notes.append(f"memory: near the {b.limit_mb:.0f} MB limit, batches went down to "
+                           f"{b.smallest_batch} chunks")
 
     def close(self) -> None:
         self.store.close()

@@ -32,13 +32,16 @@ class CountingEmbedder:
         self.inner = make_embedder(resolve_model("all-MiniLM-L6-v2"), backend)
         self.model_id = self.inner.model_id
         self.texts: list[str] = []
+        self.calls: list[int] = []  # texts per call: one call per batch with something new
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
+        self.calls.append(len(texts))
         return self.inner.embed(texts)
 
     def reset(self) -> None:
         self.texts.clear()
+        self.calls.clear()
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ runner = CliRunner()
 # qdrant-client checks the server's version in a background thread; with no server it warns.
 pytestmark = pytest.mark.filterwarnings("ignore:Failed to obtain server version:UserWarning")
 
-SYNC_KEYS = {"commit", "files", "chunks", "seconds", "peak_rss_mb"}
+SYNC_KEYS = {"commit", "files", "chunks", "seconds", "peak_rss_mb", "memory_limit_mb"}
 SYNC_FILES_KEYS = {"added", "modified", "deleted", "renamed", "unchanged", "skipped"}
 SYNC_CHUNKS_KEYS = {"embedded", "reused", "deleted"}
 STATUS_KEYS = {"synced_commit", "head", "files", "points", "pending_files", "store", "collection", "model"}
@@ -100,6 +100,7 @@ def test_sync_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     assert all(isinstance(out["files"][k], int) for k in SYNC_FILES_KEYS)
     assert isinstance(out["seconds"], float) and out["seconds"] > 0
     assert isinstance(out["peak_rss_mb"], float) and out["peak_rss_mb"] > 10
+    assert out["memory_limit_mb"] > out["peak_rss_mb"] and not out["notes"]  # the default: half of what is free
 
     again = as_json(cli("sync", str(repo.path), "--json"))
     assert again["files"]["unchanged"] == 3 and again["files"]["added"] == 0
@@ -235,6 +236,10 @@ def test_bad_config_values_from_env_and_flags_are_usage_errors(repo: GitRepo) ->
     assert "GITINDEX_BATCH_SIZE" in result.stderr
     assert "batch_size" in cli("sync", str(repo.path), "--batch-size", "0", code=EXIT_USAGE).stderr
     cli("sync", str(repo.path), "--qdrant-api-key", "k", code=EXIT_USAGE)  # never a flag
+    assert "memory_limit_mb" in cli("sync", str(repo.path), "--memory-limit", "0", code=EXIT_USAGE).stderr
+    assert "GITINDEX_MEMORY_LIMIT_MB" in cli("sync", str(repo.path), env={"GITINDEX_MEMORY_LIMIT_MB": "1G"},
+                                            code=EXIT_USAGE).stderr
+    assert as_json(cli("sync", str(repo.path), "--memory-limit", "5000", "--json"))["memory_limit_mb"] == 5000
 
 
 def test_staged_and_ref_exclude_each_other(repo: GitRepo) -> None:

@@ -378,3 +378,26 @@ def test_full_sync_into_the_server_adapter(repo: GitRepo, embedder: CountingEmbe
             assert "lib.py" not in ids_by_path(server)
     finally:
         ix.close()
+
+
+def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 400 * DIM * 4)  # 400 points a segment
+    path = tmp_path / "qdrant" / "demo"
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(300)]
+    try:
+        for i in range(0, 150, 50):
+            with store.session(write=True):
+                store.upsert(points[i : i + 50])
+        assert store._shard is not None and store._shard.info().segments_count == 1  # 150 < 400
+        store.set_buffer_scale(0.25)  # memory pressure: segments of 100 points
+        for i in range(150, 300, 50):
+            with store.session(write=True):
+                store.upsert(points[i : i + 50])
+        info = store._shard.info()
+        assert info.segments_count >= 2 and info.points_count - info.indexed_vectors_count < 100
+        with store.session():
+            assert store.count() == 300
+            assert store.query(unit(250), 1, None)[0].payload["path"] == "f25.py"
+    finally:
+        store.close()

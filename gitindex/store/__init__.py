@@ -69,6 +69,12 @@ class VectorStore(Protocol):
         """Release whatever a writer kept open between sessions."""
         ...
 
+    def set_buffer_scale(self, scale: float) -> None:
+        """How much of its usual buffer a writer may hold in memory, in (0, 1]; a sync near its
+        memory limit lowers it. The embedded shard writes segments out sooner and drops the
+        pages it has mapped; a server has nothing to do."""
+        ...
+
 
 def point_id(path: str, blob: str, index: int) -> str:
     """A stable id per (path, blob, chunk), so re-writing a batch never duplicates a point."""

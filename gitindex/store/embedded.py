@@ -54,11 +54,11 @@ _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL al
 _SEGMENT_BYTES = 16 * 1024 * 1024
 
 
-def _config(dim: int) -> EdgeConfig:
+def _config(dim: int, segment_bytes: int) -> EdgeConfig:
     """Everything on disk and mapped on demand (Cold): neither a writer's nor a reader's memory
     grows with the number of points. No HNSW graph (m=0): search stays the exact scan it always
     was; a graph cost 0.34 ms a point to build and, opened cold, answered no faster (measured)."""
-    kb = _SEGMENT_BYTES // 1024
+    kb = segment_bytes // 1024
     return EdgeConfig(
         vectors=EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=Memory.Cold),
         payload_memory=Memory.Cold,
@@ -103,7 +103,9 @@ class EmbeddedStore:
         self._kept = False  # the lock is held (and the shard open) between writer sessions
         self._flushed_at = 0.0  # monotonic time of the kept shard's last flush
         self._dim = 0  # the open shard's vector size
+        self._segment_limit = _SEGMENT_BYTES  # usual size of the appendable segment (scaled)
         self._segment_bytes = _SEGMENT_BYTES  # compact when the appendable segment holds this
+        self._remap = False  # reopen the kept shard at the next session's end (memory pressure)
         self._watch_stop: threading.Event | None = None  # stops the watcher of the kept shard
 
     @contextlib.contextmanager
@@ -173,6 +175,7 @@ class EmbeddedStore:
             self._dim = self._stored_dim() or 0
             if write:  # settle the shard on this module's settings (older shards kept all in RAM)
                 shard = self._load_settled()
+                self._remap = False
                 schema = shard.info().payload_schema
                 for name in INDEXED_FIELDS:
                     have = schema.get(name)
@@ -186,7 +189,7 @@ class EmbeddedStore:
     def _load_settled(self) -> EdgeShard:
         if self._dim:
             try:
-                return EdgeShard.load(str(self.path), _config(self._dim))
+                return EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit))
             except Exception:  # settings it refuses: open it as it is, they are only for memory
                 pass
         return EdgeShard.load(str(self.path))
@@ -203,28 +206,41 @@ class EmbeddedStore:
         appendable segment into a mapped one."""
         try:
             if self._shard is not None:
+                if self._remap:  # a smaller segment size (memory pressure): reload under it,
+                    self._reopen()  # which also drops the file pages mapped in so far
                 info = self._shard.info()
                 unindexed = info.points_count - info.indexed_vectors_count
                 if unindexed * self._dim * 4 >= self._segment_bytes and self._shard.optimize():
-                    self._shard.flush()
-                    self._shard.close()
-                    self._shard = None  # a failed load leaves nothing half-open behind
-                    self._shard = self._load(write=True)
-                    self._flushed_at = time.monotonic()
-                    self._segment_bytes = _SEGMENT_BYTES
+                    self._reopen()
+                    self._segment_bytes = self._segment_limit
                 elif unindexed * self._dim * 4 >= self._segment_bytes:  # nothing to optimize
-                    self._segment_bytes = unindexed * self._dim * 4 + _SEGMENT_BYTES  # (never seen)
+                    self._segment_bytes = unindexed * self._dim * 4 + self._segment_limit  # (never seen)
                 elif time.monotonic() - self._flushed_at >= _FLUSH_EVERY:
                     self._shard.flush()
                     self._flushed_at = time.monotonic()
         except BaseException:
             self._release(quiet=True)
             raise
+        self._remap = False
         self._kept = True
         if self._watch_stop is None:
             self._watch_stop = threading.Event()
             threading.Thread(target=self._watch, args=(self._watch_stop,), daemon=True,
                              name="gitindex-store-watch").start()
+
+    def _reopen(self) -> None:
+        assert self._shard is not None
+        self._shard.flush()
+        self._shard.close()
+        self._shard = None  # a failed load leaves nothing half-open behind
+        self._shard = self._load(write=True)
+        self._flushed_at = time.monotonic()
+
+    def set_buffer_scale(self, scale: float) -> None:
+        limit = max(_SEGMENT_BYTES // 4, int(_SEGMENT_BYTES * scale))  # smaller: too many segments
+        self._remap = limit < self._segment_limit
+        self._segment_limit = limit
+        self._segment_bytes = min(self._segment_bytes, limit)
 
     def _watch(self, stop: threading.Event) -> None:
         """Between a kept-open writer's sessions, let a waiting reader in without waiting for
@@ -275,7 +291,7 @@ class EmbeddedStore:
         return self.path.is_dir() and any(self.path.iterdir())
 
     def _create(self, dim: int) -> EdgeShard:
-        shard = EdgeShard.create(str(self.path), _config(dim))
+        shard = EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
         self._dim = dim
         for name in INDEXED_FIELDS:
             shard.update(UpdateOperation.create_field_index(name, _FIELD_INDEX))

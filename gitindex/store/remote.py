@@ -42,6 +42,9 @@ class RemoteStore:
         with self._failures():
             yield self
 
+    def set_buffer_scale(self, scale: float) -> None:
+        pass  # nothing is buffered here: each write is a request the server acknowledges
+
     def exists(self) -> bool:
         # Called outside sessions too (sync, search, status and verify ask it first).
         if self._exists is None:

@@ -1,0 +1,111 @@
+"""Memory: the process's resident size, a default limit, and a budget that keeps a sync under it.
+
+What a sync holds in memory is mostly constant (the model and its runtime, a batch or two, the
+store's appendable segment and the file pages it maps). The part a run controls is the batch size
+and how much the store buffers before writing a segment out; the budget lowers both when the
+process nears its limit and raises them again when it has room.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import resource
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HIGH = 0.85  # above this share of the limit: halve the batch size and the store's buffer
+LOW = 0.6  # below it: double them back, up to the configured size
+MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks, 16 MB store segments to 1 MB
+DEFAULT_SHARE = 0.5  # of the memory available when a run starts, when no limit is given
+_FALLBACK_MB = 4096  # when the available memory cannot be read (not Linux)
+
+
+def rss_mb() -> float:
+    """The process's resident size now (Linux); elsewhere the peak, an upper bound."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[1])
+        return pages * resource.getpagesize() / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def available_mb() -> float | None:
+    """Memory this process could still take: the kernel's MemAvailable, or less when a cgroup
+    (a container, a CI runner) sets a lower limit. None when neither can be read."""
+    found: list[float] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((cgroup / "memory.current").read_text())
+            found.append(max(0, int(limit) - used) / (1024 * 1024) + rss_mb())
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def default_limit_mb() -> int:
+    """A safe share of the memory available now."""
+    available = available_mb()
+    return int(available * DEFAULT_SHARE) if available else _FALLBACK_MB
+
+
+def give_back_freed() -> None:
+    """Collect garbage and return freed heap pages to the system (glibc keeps them otherwise)."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    trim(0)
+
+
+class MemoryBudget:
+    """Checked after each batch: the batch size and a scale in (0, 1] for the store's buffer."""
+
+    def __init__(self, limit_mb: float, batch_size: int,
+                 read_rss: Callable[[], float] = rss_mb,
+                 relieve: Callable[[], None] = give_back_freed) -> None:
+        self.limit_mb = limit_mb
+        self.max_batch = batch_size
+        self.scale = 1.0
+        self.smallest_batch = batch_size
+        self.tightened = 0  # how many times the budget had to halve
+        self._read_rss = read_rss
+        self._relieve = relieve
+
+    @property
+    def batch_size(self) -> int:
+        return max(1, round(self.max_batch * self.scale))
+
+    def check(self) -> bool:
+        """Adjust to the resident size now; True when the scale changed."""
+        rss = self._read_rss()
+        if rss > HIGH * self.limit_mb and self.scale > MIN_SCALE:
+            self.scale = max(MIN_SCALE, self.scale / 2)
+            self.tightened += 1
+            self.smallest_batch = min(self.smallest_batch, self.batch_size)
+            self._relieve()
+            return True
+        if rss < LOW * self.limit_mb and self.scale < 1.0:
+            self.scale = min(1.0, self.scale * 2)
+            return True
+        return False

@@ -1,0 +1,34 @@
+"""The benchmark's instrumented runner still drives the engine (make bench is not run by CI).
+
+The cheap embedder here is the benchmark's own stand-in, under test itself; the engine is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import GitRepo, python_source
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_instrumented_runner_syncs_and_times_every_phase(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit({f"m{i}.py": python_source(f"m{i}", functions=4) for i in range(5)})
+    phases = tmp_path / "phases.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gi_run", "--backend", "fake", "--phases", str(phases),
+         "--", "sync", "--json", "--memory-limit", "2000"],
+        cwd=repo.path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["files"]["added"] == 5 and out["chunks"]["embedded"] >= 5
+    assert out["memory_limit_mb"] == 2000
+    timed = json.loads(phases.read_text())
+    assert timed["startup_s"] > 0
+    assert {"git", "read+chunk", "store", "cache", "manifest"} <= set(timed["phases_s"])

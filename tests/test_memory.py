@@ -1,0 +1,73 @@
+"""The memory budget: real resident sizes, and a sync that shrinks its batches under a limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+
+from gitindex import memory
+from gitindex.memory import MemoryBudget
+from gitindex.verify import verify
+
+
+def test_resident_size_follows_real_allocations() -> None:
+    before = memory.rss_mb()
+    block = bytearray(b"x" * (200 * 1024 * 1024))  # written, so its pages are resident
+    grown = memory.rss_mb()
+    assert grown - before > 150
+    del block
+    memory.give_back_freed()
+    assert memory.rss_mb() < grown - 150
+    assert memory.peak_rss_mb() >= grown - 1
+
+
+def test_the_default_limit_is_a_share_of_what_is_available() -> None:
+    available = memory.available_mb()
+    assert available is not None and available > 0  # Linux: /proc/meminfo
+    assert memory.default_limit_mb() == int(available * memory.DEFAULT_SHARE)
+
+
+def test_the_budget_halves_near_the_limit_and_grows_back_with_room() -> None:
+    readings = iter([900, 900, 900, 900, 900, 900, 500, 500, 500, 500, 500, 700])
+    relieved: list[int] = []
+    budget = MemoryBudget(1000, 256, read_rss=lambda: next(readings), relieve=lambda: relieved.append(1))
+    sizes = []
+    for _ in range(12):
+        budget.check()
+        sizes.append(budget.batch_size)
+    # 900 MB is above 85% of 1000: halve down to the floor (1/16); 500 MB is below 60%: double
+    # back up to the configured size; 700 MB is in between: stay.
+    assert sizes == [128, 64, 32, 16, 16, 16, 32, 64, 128, 256, 256, 256]
+    assert budget.smallest_batch == 16 and budget.tightened == 4 and len(relieved) == 4
+
+
+def chunky_repo(repo: GitRepo, files: int) -> None:
+    repo.commit({f"pkg/mod_{i}.py": python_source(f"mod{i}", functions=6, body_lines=14) for i in range(files)})
+
+
+def test_a_sync_under_a_tight_limit_shrinks_its_batches_and_says_so(
+    tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    roomy, tight = GitRepo(tmp_path / "roomy"), GitRepo(tmp_path / "tight")
+    chunky_repo(roomy, 40)
+    chunky_repo(tight, 40)
+    run_sync(roomy.path, embedder, batch_size=64, memory_limit_mb=1_000_000)
+    roomy_calls = list(embedder.calls)
+    embedder.reset()  # the second repository has its own vector cache: it embeds everything too
+    result = run_sync(tight.path, embedder, batch_size=64, memory_limit_mb=1)
+    tight_calls = list(embedder.calls)
+    assert sum(roomy_calls) == sum(tight_calls) > 64 * 6
+    assert min(roomy_calls[:-1]) >= 64  # full batches all along
+    # Under the limit from the start: halved after each batch written (two are in flight) down
+    # to 4 chunks, so a batch is then one file (a file's chunks stay together).
+    file_chunks = sum(roomy_calls) // 40
+    assert len(tight_calls) > 3 * len(roomy_calls)
+    assert max(tight_calls[6:]) <= file_chunks + 1
+    assert result.complete and result.memory_limit_mb == 1
+    assert any("went over the memory limit of 1 MB" in note for note in result.notes)
+    ix = open_index(tight.path)
+    try:
+        assert verify(ix, ix.repo.resolve("HEAD")).ok
+    finally:
+        ix.close()
