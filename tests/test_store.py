@@ -293,6 +293,13 @@ def test_a_killed_writer_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         assert "f0.py" not in ids_by_path(store)
 
 
+def write_in_sessions(store: EmbeddedStore, points: list[PointData], start: int, end: int) -> None:
+    """Upsert points[start:end] 50 at a time, one write session each, as sync's batches do."""
+    for i in range(start, end, 50):
+        with store.session(write=True):
+            store.upsert(points[i : min(i + 50, end)])
+
+
 def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 100 * DIM * 4)  # 100 points a segment
     monkeypatch.setattr(embedded_module, "_UPSERT_PAGE", 16)  # each upsert of 50 sent in 4 pages
@@ -300,9 +307,7 @@ def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeyp
     store = EmbeddedStore(path, "demo", lock_timeout=5.0)
     points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(450)]
     try:
-        for i in range(0, 450, 50):
-            with store.session(write=True):
-                store.upsert(points[i : i + 50])
+        write_in_sessions(store, points, 0, 450)
         assert store._shard is not None
         info = store._shard.info()
         assert info.segments_count >= 4  # four converted, one appendable
@@ -386,14 +391,10 @@ def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monke
     store = EmbeddedStore(path, "demo", lock_timeout=5.0)
     points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(300)]
     try:
-        for i in range(0, 150, 50):
-            with store.session(write=True):
-                store.upsert(points[i : i + 50])
+        write_in_sessions(store, points, 0, 150)
         assert store._shard is not None and store._shard.info().segments_count == 1  # 150 < 400
         store.set_buffer_scale(0.25)  # memory pressure: segments of 100 points
-        for i in range(150, 300, 50):
-            with store.session(write=True):
-                store.upsert(points[i : i + 50])
+        write_in_sessions(store, points, 150, 300)
         info = store._shard.info()
         assert info.segments_count >= 2 and info.points_count - info.indexed_vectors_count < 100
         with store.session():
