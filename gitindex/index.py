@@ -85,6 +85,9 @@ class Index:
         return self.data_dir / "sync.lock"
 
     def close(self) -> None:
+        """Release the store (a writer keeps its shard and lock between sessions) and the manifest."""
+        if "store" in self.__dict__:
+            self.store.close()
         if "manifest" in self.__dict__:
             self.manifest.close()
 

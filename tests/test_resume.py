@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -35,15 +34,35 @@ def _indexed_files(manifest: Path) -> int:
         return 0
 
 
+def _wait_for_files(proc: subprocess.Popen[str], manifest: Path, files: int) -> None:
+    """Until the running sync has recorded `files` files (a few batches) in its manifest."""
+    deadline = time.monotonic() + 120
+    while _indexed_files(manifest) < files:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sync made no progress"
+        time.sleep(0.05)
+
+
+ML_MODULES = ("torch", "sentence_transformers", "transformers", "onnxruntime")
+
+
+def _cli_in_fresh_process(cwd: Path, *args: str) -> tuple[str, list[str]]:
+    """Run the CLI in a new interpreter: its stdout, and which ML modules it imported."""
+    probe = (
+        "import sys, json\n"
+        "from gitindex.cli import app\n"
+        f"try:\n    app({list(args)!r}, standalone_mode=False)\n"
+        f"finally:\n    print(json.dumps(sorted(m for m in {ML_MODULES!r} if m in sys.modules)), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, check=True)
+    return out.stdout, json.loads(out.stderr.strip().splitlines()[-1])
+
+
 def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({f"pkg/mod{i:03}.py": python_source(f"mod{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
-    deadline = time.monotonic() + 120
-    while _indexed_files(manifest) < 6:  # at least three batches are in
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the sync made no progress"
-        time.sleep(0.05)
+    _wait_for_files(proc, manifest, 6)  # at least three batches are in
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = _indexed_files(manifest)
@@ -60,31 +79,17 @@ def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) 
 def test_noop_sync_imports_no_ml_library(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({"a.py": python_source("a", functions=1)})
     run_sync(repo.path, embedder)
-    probe = (
-        "import sys, json\n"
-        "from gitindex.cli import app\n"
-        "try:\n    app(['sync', '--json'], standalone_mode=False)\n"
-        "finally:\n"
-        "    heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers', 'onnxruntime')"
-        " if m in sys.modules)\n"
-        "    print(json.dumps(heavy), file=sys.stderr)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=repo.path, capture_output=True, text=True,
-                         check=True, env={**os.environ})
-    summary = json.loads(out.stdout)
+    out, imported = _cli_in_fresh_process(repo.path, "sync", "--json")
+    summary = json.loads(out)
     assert summary["chunks"]["embedded"] == 0 and summary["files"]["unchanged"] == 1
-    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+    assert imported == []
 
 
 def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
-    deadline = time.monotonic() + 120
-    while _indexed_files(manifest) < 2:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_for_files(proc, manifest, 2)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -103,11 +108,7 @@ def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: Co
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
     try:
-        deadline = time.monotonic() + 120
-        while _indexed_files(manifest) < 2:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _wait_for_files(proc, manifest, 2)
         from gitindex.search import search
         from gitindex.status import status
 
@@ -131,13 +132,7 @@ def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: Co
 def test_search_runs_without_torch(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({"a.py": python_source("alpha", functions=2)})
     run_sync(repo.path, embedder)
-    probe = (
-        "import sys, json\n"
-        "from gitindex.cli import app\n"
-        "app(['search', 'handle alpha case 1', '--json'], standalone_mode=False)\n"
-        "print(json.dumps(sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules)), file=sys.stderr)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=repo.path, capture_output=True, text=True, check=True)
-    hits = json.loads(out.stdout)
+    out, imported = _cli_in_fresh_process(repo.path, "search", "handle alpha case 1", "--json")
+    hits = json.loads(out)
     assert hits and hits[0]["path"] == "a.py"
-    assert json.loads(out.stderr.strip().splitlines()[-1]) == []
+    assert imported == ["onnxruntime"]  # the fast backend, without torch

@@ -402,3 +402,16 @@ def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monke
             assert store.query(unit(250), 1, None)[0].payload["path"] == "f25.py"
     finally:
         store.close()
+
+
+def test_closing_an_index_lets_others_open_its_store(repo: GitRepo) -> None:
+    repo.commit({"a.py": "x = 1\n"})
+    ix = open_index(repo.path)
+    with ix.store.session(write=True):  # a library user writing: the shard stays open after
+        ix.store.upsert([point("a.py", "b", 0)])
+    path = ix.data_dir / "qdrant" / ix.collection
+    ix.close()
+    other = EmbeddedStore(path, ix.collection, lock_timeout=1.0)
+    with other.session(write=True):  # a writer waits (a reader would be let in by the open one)
+        assert other.count() == 1
+    other.close()
