@@ -12,7 +12,6 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +34,7 @@ from gitindex.manifest import (
     Manifest,
 )
 from gitindex.memory import MemoryBudget, default_limit_mb, peak_rss_mb
+from gitindex.pipeline import Batch, Pipeline, Update
 from gitindex.repo import Change, Entry, Target
 from gitindex.store import PointData, point_id
 
@@ -140,85 +140,6 @@ def _timed(items: Iterator[Change], clock: defaultdict[str, float], phase: str) 
         yield item
 
 
-@dataclass
-class _Update:
-    entry: Entry
-    chunks: list[Chunk]
-    old: IndexedFile | None
-
-
-@dataclass
-class _Batch:
-    updates: list[_Update]
-    removes: list[IndexedFile]
-    vectors: dict[str, Any] = field(default_factory=dict)
-    embedded: int = 0
-
-
-class _Pipeline:
-    """Embedding overlaps reading/chunking (this thread) and store/manifest writes: each batch
-    goes through an embedding thread, then a writing thread, in order, at most two in flight."""
-
-    _IN_FLIGHT = 2
-
-    def __init__(self, run: _Run) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.run = run
-        self._embed = ThreadPoolExecutor(1, thread_name_prefix="gitindex-embed")
-        self._write = ThreadPoolExecutor(1, thread_name_prefix="gitindex-write")
-        self._pending: list[Future[None]] = []
-        self._manifest: Manifest | None = None
-        self._failed = False
-
-    def __enter__(self) -> _Pipeline:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        # On a failure, batches not started are dropped and running ones finish (each is whole
-        # on its own); a second Ctrl-C does not wait for them.
-        wait = kind is not KeyboardInterrupt
-        self._embed.shutdown(wait=wait, cancel_futures=kind is not None)
-        self._write.shutdown(wait=wait, cancel_futures=kind is not None)
-        if self._manifest is not None and wait:
-            self._manifest.close()
-
-    def submit(self, batch: _Batch) -> None:
-        if not batch.updates and not batch.removes:
-            return
-        embedded = self._embed.submit(self._guard, self.run.embed_stage, batch)
-        self._pending.append(self._write.submit(self._write_when_embedded, embedded))
-        while len(self._pending) > self._IN_FLIGHT:
-            self._pending.pop(0).result()  # re-raises a failure of either stage
-
-    def drain(self) -> None:
-        while self._pending:
-            self._pending.pop(0).result()
-
-    def _guard(self, stage: Callable[[_Batch], _Batch], batch: _Batch) -> _Batch:
-        if self._failed:  # an earlier batch failed: write nothing after it
-            raise _Skipped
-        return stage(batch)
-
-    def _write_when_embedded(self, embedded: Future[_Batch]) -> None:
-        try:
-            batch = embedded.result()
-            if self._failed:
-                raise _Skipped
-            if self._manifest is None:  # sqlite connections belong to one thread
-                self._manifest = Manifest(self.run.m.path)
-            self.run.write_stage(batch, self._manifest)
-        except _Skipped:
-            raise
-        except BaseException:
-            self._failed = True
-            raise
-
-
-class _Skipped(Exception):
-    """A batch not written because an earlier one failed (the first failure is reported)."""
-
-
 class _Run:
     def __init__(self, ix: Index, target: Target | None, embedder: Embedder | None,
                  progress: Progress | None, should_stop: Callable[[], bool]) -> None:
@@ -238,7 +159,7 @@ class _Run:
         self.dirty = set(self.m.dirty())
         self.full = False
         self.store_had_points = False
-        self.updates: list[_Update] = []
+        self.updates: list[Update] = []
         self.removes: list[IndexedFile] = []
         self.batch_chunks = 0
         self.files_done = 0
@@ -349,7 +270,7 @@ class _Run:
     def execute(self, rebuild: bool) -> None:
         self._prepare(rebuild)
         limit = self.ix.config.max_files
-        with _Pipeline(self) as pipeline:
+        with Pipeline(self.embed_stage, self.write_stage, self.m.path) as pipeline:
             for change in _timed(self._changes(), self.result.phases, "git"):
                 self._apply(change)
                 if self.progress:
@@ -420,7 +341,7 @@ class _Run:
         self.result.phases["read_chunk"] += time.perf_counter() - started
         if reason is not None:
             return self._skip(reason, entry.path)
-        self.updates.append(_Update(entry, chunks, cur))
+        self.updates.append(Update(entry, chunks, cur))
         self.batch_chunks += len(chunks)
         self.files_done += 1
         if cur is None or not cur.blob:
@@ -435,8 +356,8 @@ class _Run:
         return "modified"
 
     # -- one batch --------------------------------------------------------------------------
-    def _take_batch(self) -> _Batch:
-        batch = _Batch(self.updates, self.removes)
+    def _take_batch(self) -> Batch:
+        batch = Batch(self.updates, self.removes)
         self.updates, self.removes, self.batch_chunks = [], [], 0
         return batch
 
@@ -454,7 +375,7 @@ class _Run:
             self._embedder = self.ix.embedder()
         return self._embedder
 
-    def embed_stage(self, batch: _Batch) -> _Batch:
+    def embed_stage(self, batch: Batch) -> Batch:
         """Vectors for every chunk of the batch: from the cache, else the store, else the model."""
         import numpy as np
 
@@ -486,7 +407,7 @@ class _Run:
             clock["lookup"] += time.perf_counter() - started
         return batch
 
-    def write_stage(self, batch: _Batch, manifest: Manifest) -> None:
+    def write_stage(self, batch: Batch, manifest: Manifest) -> None:
         """Store first (acknowledged), then the manifest; dirty marks cover the gap."""
         if not batch.updates and not batch.removes:
             return
