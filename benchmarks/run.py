@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-peer", action="store_true", help="skip the LangChain peer")
     parser.add_argument("--peer-tree", action="store_true",
                         help="also time the peer's no-op on the 10k tree (about 20 more minutes)")
-    parser.add_argument("--tree-timeout", type=float, default=300,
+    parser.add_argument("--tree-timeout", type=float, default=900,
                         help="stop each (6) first index after this many seconds, reporting how far it got "
                              "and its peak RSS so far (0: no limit)")
     parser.add_argument("--tree-memory-limit", type=int, default=0,

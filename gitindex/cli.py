@@ -342,4 +342,7 @@ app.command("log")(log_cmd)
 
 
 def main() -> None:
+    from gitindex.memory import fewer_malloc_arenas
+
+    fewer_malloc_arenas()  # before any thread starts
     app()

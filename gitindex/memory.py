@@ -65,17 +65,29 @@ def default_limit_mb() -> int:
     return int(available * DEFAULT_SHARE) if available else _FALLBACK_MB
 
 
+def _glibc(function: str) -> Callable[..., int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(name), function) if name else None
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
 def give_back_freed() -> None:
     """Collect garbage and return freed heap pages to the system (glibc keeps them otherwise)."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
+    trim = _glibc("malloc_trim")
+    if trim is not None:
+        trim(0)
+
+
+def fewer_malloc_arenas() -> None:
+    """Let glibc's malloc use 2 arenas instead of one per thread per core (as MALLOC_ARENA_MAX=2
+    would): a sync's three threads fragmented more (first index of a 50k-file tree, cheap
+    embedder: peak RSS 384 MB, 360 MB with it). For a process the CLI owns, not the library."""
+    mallopt = _glibc("mallopt")
+    if mallopt is not None:
+        mallopt(-8, 2)  # M_ARENA_MAX
 
 
 class MemoryBudget:

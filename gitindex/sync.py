@@ -465,7 +465,7 @@ class _Run:
         if r.peak_rss_mb > b.limit_mb:
             r.notes.append(f"peak RSS {r.peak_rss_mb:.0f} MB went over the memory limit of {b.limit_mb:.0f} MB, "
                            f"even with batches of {b.smallest_batch} chunks: the model, its runtime and "
-                           "the store need that much at least (README: Memory)")
+                           "the store need that much at least (README: How it works, Memory)")
         elif b.tightened:
             r.notes.append(f"memory: near the {b.limit_mb:.0f} MB limit, batches went down to "
                            f"{b.smallest_batch} chunks")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
@@ -71,3 +73,36 @@ def test_a_sync_under_a_tight_limit_shrinks_its_batches_and_says_so(
         assert verify(ix, ix.repo.resolve("HEAD")).ok
     finally:
         ix.close()
+
+
+ARENAS_PROBE = """
+import ctypes, ctypes.util, sys, tempfile, threading
+from gitindex.memory import fewer_malloc_arenas
+if sys.argv[1] == "fewer":
+    fewer_malloc_arenas()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.fopen.restype = ctypes.c_void_p
+barrier = threading.Barrier(8)
+def work():
+    barrier.wait()  # all alive at once, each asking malloc for memory
+    blocks = [libc.malloc(4096) for _ in range(200)]
+    barrier.wait()
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+with tempfile.NamedTemporaryFile(suffix=".xml") as out:
+    fp = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(fp))
+    libc.fclose(ctypes.c_void_p(fp))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+def test_fewer_malloc_arenas_caps_glibc_at_two() -> None:
+    def heaps(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", ARENAS_PROBE, mode], capture_output=True, text=True, check=True)
+        return int(done.stdout.strip())
+
+    assert heaps("fewer") <= 2
+    assert heaps("default") > 2  # eight threads at once: glibc gives them arenas of their own
