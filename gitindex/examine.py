@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+from collections.abc import Iterator
+
 from gitindex.chunking import Chunk, TokenCounter, chunk_text
 from gitindex.index import Index
 from gitindex.repo import Entry, Target, is_regular, mode_kind
@@ -21,10 +25,24 @@ def skip_reason(ix: Index, target: Target | None, entry: Entry) -> str | None:
     return sel.by_size(ix.repo.size(entry.oid)) or sel.by_attributes(ix.repo.attributes(entry.path, target))
 
 
-def read_file(ix: Index, entry: Entry) -> bytes:
+@contextlib.contextmanager
+def opened(ix: Index, entry: Entry) -> Iterator[bytes | mmap.mmap]:
+    """A file's content: a blob straight from the object database, or a file on disk mapped
+    into memory (read in place, not copied into the process). A file truncated by another
+    process while mapped would end this one with SIGBUS; the window is the few milliseconds a
+    file of at most max_file_size takes to check and decode, and editors replace files rather
+    than truncate them (a replaced file's old pages stay valid)."""
     if ix.repo is not None:
-        return ix.repo.read(entry.oid)
-    return (ix.root / entry.path).read_bytes()
+        yield ix.repo.read(entry.oid)
+        return
+    with open(ix.root / entry.path, "rb") as f:
+        try:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped
+            yield b""
+            return
+        with mapped:
+            yield mapped
 
 
 def examine(ix: Index, target: Target | None, entry: Entry, counter: TokenCounter) -> tuple[str | None, list[Chunk]]:
@@ -32,9 +50,10 @@ def examine(ix: Index, target: Target | None, entry: Entry, counter: TokenCounte
     reason = skip_reason(ix, target, entry)
     if reason is not None:
         return reason, []
-    data = read_file(ix, entry)
-    reason = ix.selector.by_content(data)
-    if reason is not None:
-        return reason, []
-    chunks = chunk_text(data.decode("utf-8", errors="replace"), counter, ix.spec.budget)
+    with opened(ix, entry) as data:
+        reason = ix.selector.by_content(data)
+        if reason is not None:
+            return reason, []
+        text = str(data, "utf-8", errors="replace")  # the one copy: the text that is chunked
+    chunks = chunk_text(text, counter, ix.spec.budget)
     return (None, chunks) if chunks else ("empty", [])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import mmap
+import re
 from collections.abc import Mapping
 
 import pathspec
@@ -31,7 +34,16 @@ _MINIFIED_LINE = 300  # mean line length above which text may be minified
 # Prose written one line per paragraph has long lines too, but about one byte in six is a space
 # (CJK text: a multi-byte character); minified code and packed data have far fewer.
 _MINIFIED_SPARSE = 0.12
-_ASCII = bytes(range(128))
+_BLANK = re.compile(rb"\s*")
+_NEWLINE = re.compile(rb"\n")
+_SPARSE = re.compile(rb"[ \t\x80-\xff]")  # spaces, tabs, bytes of multi-byte characters
+
+
+def _at_least(pattern: re.Pattern[bytes], data: bytes | mmap.mmap, count: int) -> bool:
+    """Whether `pattern` occurs `count` times or more in `data`, scanning no further."""
+    if count <= 0:
+        return True
+    return any(i >= count for i, _ in enumerate(pattern.finditer(data), 1))
 
 
 def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec | None:
@@ -79,15 +91,21 @@ class Selector:
         return None
 
     @staticmethod
-    def by_content(data: bytes) -> str | None:
-        if not data.strip():
+    def by_content(data: bytes | mmap.mmap) -> str | None:
+        """Judged on bytes or a memory map alike, without copying the whole file."""
+        if _BLANK.fullmatch(data):  # re scans the map in place
             return "empty"
-        if data.startswith(_LFS_POINTER):
+        view = memoryview(data)
+        head = bytes(view[:_BINARY_PROBE])
+        if head.startswith(_LFS_POINTER):
             return "lfs-pointer"
-        if b"\0" in data[:_BINARY_PROBE]:
+        if b"\0" in head:
             return "binary"
-        if len(data) > 2 * _MINIFIED_LINE and len(data) / (data.count(b"\n") + 1) > _MINIFIED_LINE:
-            sparse = data.count(b" ") + data.count(b"\t") + len(data.translate(None, _ASCII))
-            if sparse < _MINIFIED_SPARSE * len(data):
-                return "minified"
+        size = len(view)
+        # Minified: a mean line longer than _MINIFIED_LINE and few spaces. Counted with early
+        # exits, so ordinary code stops after a few hundred newlines.
+        if size > 2 * _MINIFIED_LINE and \
+                not _at_least(_NEWLINE, data, math.ceil(size / _MINIFIED_LINE - 1)) and \
+                not _at_least(_SPARSE, data, math.ceil(_MINIFIED_SPARSE * size)):
+            return "minified"
         return None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from conftest import GitRepo
+from conftest import GitRepo, open_index
 
 from gitindex.config import Config
-from gitindex.repo import Repo
+from gitindex.examine import examine, opened
+from gitindex.repo import Entry, Repo
 from gitindex.selection import Selector
 
 DEFAULT = Selector(Config())
@@ -71,8 +74,34 @@ MINIFIED_JS = (
     (b"/*! lib v1 */\n" + MINIFIED_JS, "minified"),
     (b".a{color:red;margin:0 auto}" * 80, "minified"),
 ])
-def test_content_that_is_skipped(data: bytes, reason: str) -> None:
+def test_content_that_is_skipped(data: bytes, reason: str, tmp_path: Path) -> None:
     assert Selector.by_content(data) == reason
+    if data:  # the plain-directory path judges a memory map of the file the same way
+        (tmp_path / "f").write_bytes(data)
+        with open(tmp_path / "f", "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            assert Selector.by_content(mapped) == reason
+
+
+def test_a_plain_directory_s_files_are_read_through_a_memory_map(tmp_path: Path) -> None:
+    code = "".join(f"def handler_{i}(event):\n    return event['body'] + {i}\n\n" for i in range(3000))
+    (tmp_path / "big.py").write_text(code)  # about 120 KB
+    (tmp_path / "empty.py").write_text("")
+    (tmp_path / "bundle.js").write_bytes(MINIFIED_JS)
+    ix = open_index(tmp_path)
+    try:
+        def entry(name: str) -> Entry:
+            return Entry(name, "0" * 40, 0o100644)
+
+        with opened(ix, entry("big.py")) as data:
+            assert isinstance(data, mmap.mmap) and len(data) == len(code)
+        with opened(ix, entry("empty.py")) as data:
+            assert data == b""
+        reason, chunks = examine(ix, None, entry("big.py"), ix.spec.token_counter())
+        assert reason is None and "".join(c.text for c in chunks).count("def handler_") == 3000
+        assert examine(ix, None, entry("empty.py"), ix.spec.token_counter()) == ("empty", [])
+        assert examine(ix, None, entry("bundle.js"), ix.spec.token_counter()) == ("minified", [])
+    finally:
+        ix.close()
 
 
 def test_a_nul_byte_after_the_first_8000_bytes_is_text_like_git() -> None:
