@@ -141,12 +141,14 @@ class Manifest:
                     ((rec.blob, i, c.start, c.end, c.hash) for i, c in enumerate(rec.chunks)),
                 )
 
-    def finish(self, tree: str | None, commit: str | None) -> None:
-        """A run completed: the store now holds exactly the chunks of `tree`."""
+    def finish(self, tree: str | None, commit: str | None, sweep: bool = True) -> None:
+        """A run completed: the store now holds exactly the chunks of `tree`. `sweep` drops the
+        chunk rows of blobs no file has any more (a scan of every chunk: only after changes)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM dirty")
-            self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
+            if sweep:
+                self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
             for key, value in ((SYNCED_TREE, tree), (SYNCED_COMMIT, commit)):
                 if value is None:
                     self.db.execute("DELETE FROM meta WHERE key = ?", (key,))

@@ -9,7 +9,6 @@ process nears its limit and raises them again when it has room.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import resource
 import sys
@@ -66,10 +65,10 @@ def default_limit_mb() -> int:
 
 
 def _glibc(function: str) -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
+    """A C library function of this process (ctypes.util.find_library would run ldconfig)."""
     try:
-        return getattr(ctypes.CDLL(name), function) if name else None
-    except (OSError, AttributeError):  # not glibc
+        return getattr(ctypes.CDLL(None), function)  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):  # not glibc, or no process handle (Windows)
         return None
 
 

@@ -163,6 +163,7 @@ class _Run:
         self.removes: list[IndexedFile] = []
         self.batch_chunks = 0
         self.files_done = 0
+        self.wrote = False  # a batch was written (and old chunk rows may need sweeping)
         self.dir_snapshot: list[tuple[str, str, int, int, int]] = []
 
     # -- set-up -----------------------------------------------------------------------------
@@ -440,6 +441,7 @@ class _Run:
         manifest.record(records, clear_dirty=paths)
         clock["manifest"] += time.perf_counter() - started
         self.dirty.difference_update(paths)
+        self.wrote = True
         r = self.result
         r.embedded += batch.embedded
         r.reused += len(points) - batch.embedded
@@ -452,7 +454,8 @@ class _Run:
 
     def _finish(self) -> None:
         target = self.target
-        self.m.finish(target.tree if target else None, target.commit if target else None)
+        self.m.finish(target.tree if target else None, target.commit if target else None,
+                      sweep=self.wrote)
         self.m.set(**{SELECTION: self.ix.selector.fingerprint})
         if self.ix.repo is None:
             self.m.save_dir_state(self.dir_snapshot)

@@ -107,6 +107,30 @@ def test_delete_rename_copy_mode_change(repo: GitRepo, embedder: CountingEmbedde
     ix = open_index(repo.path)
     assert ix.manifest.file("c.py").mode == 0o100755  # type: ignore[union-attr]
     assert ix.manifest.file("a.py") is None and ix.manifest.file("b.py") is None
+    b_blob = repo.git("rev-parse", "HEAD~1:b.py")
+    assert ix.manifest.blob_chunks(b_blob) is None  # the deleted file's chunk rows were swept
+    ix.close()
+
+
+def test_a_noop_sync_does_not_sweep_but_the_next_change_does(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"a.py": python_source("a"), "b.py": python_source("b")})
+    run_sync(repo.path, embedder)
+    old_b = repo.git("rev-parse", "HEAD:b.py")
+    ix = open_index(repo.path)
+    # A blob no file refers to any more, as a run interrupted after changing a file leaves behind.
+    ix.manifest.db.execute("DELETE FROM files WHERE path = 'b.py'")
+    ix.manifest.db.commit()
+    ix.close()
+    repo.commit({"a.py": python_source("a")}, message="nothing changes")  # a new commit, the same tree
+    run_sync(repo.path, embedder)
+    ix = open_index(repo.path)
+    assert ix.manifest.blob_chunks(old_b) is not None  # a no-op scans no chunk rows
+    ix.close()
+    repo.commit({"c.py": python_source("c")})
+    run_sync(repo.path, embedder)
+    ix = open_index(repo.path)
+    assert ix.manifest.blob_chunks(old_b) is None
+    ix.close()
 
 
 def test_revert_and_branch_switch_embed_nothing(repo: GitRepo, embedder: CountingEmbedder) -> None:
