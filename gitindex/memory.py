@@ -12,12 +12,14 @@ import ctypes
 import gc
 import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 HIGH = 0.85  # above this share of the limit: halve the batch size and the store's buffer
 LOW = 0.6  # below it: double them back, up to the configured size
 MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks, 16 MB store segments to 1 MB
+RELIEVE_EVERY = 10.0  # seconds between reliefs once at the floor and still above HIGH
 DEFAULT_SHARE = 0.5  # of the memory available when a run starts, when no limit is given
 _FALLBACK_MB = 4096  # when the available memory cannot be read (not Linux)
 
@@ -94,7 +96,8 @@ class MemoryBudget:
 
     def __init__(self, limit_mb: float, batch_size: int,
                  read_rss: Callable[[], float] = rss_mb,
-                 relieve: Callable[[], None] = give_back_freed) -> None:
+                 relieve: Callable[[], None] = give_back_freed,
+                 relieve_every: float = RELIEVE_EVERY) -> None:
         self.limit_mb = limit_mb
         self.max_batch = batch_size
         self.scale = 1.0
@@ -102,19 +105,27 @@ class MemoryBudget:
         self.tightened = 0  # how many times the budget had to halve
         self._read_rss = read_rss
         self._relieve = relieve
+        self._relieve_every = relieve_every
+        self._relieved_at = -relieve_every
 
     @property
     def batch_size(self) -> int:
         return max(1, round(self.max_batch * self.scale))
 
     def check(self) -> bool:
-        """Adjust to the resident size now; True when the scale changed."""
+        """Adjust to the resident size now. True when the store should apply `scale` again
+        (it changed, or memory was given back and the store should drop its mapped pages too)."""
         rss = self._read_rss()
-        if rss > HIGH * self.limit_mb and self.scale > MIN_SCALE:
-            self.scale = max(MIN_SCALE, self.scale / 2)
-            self.tightened += 1
-            self.smallest_batch = min(self.smallest_batch, self.batch_size)
+        if rss > HIGH * self.limit_mb:
+            now = time.monotonic()
+            if self.scale > MIN_SCALE:
+                self.scale = max(MIN_SCALE, self.scale / 2)
+                self.tightened += 1
+                self.smallest_batch = min(self.smallest_batch, self.batch_size)
+            elif now - self._relieved_at < self._relieve_every:
+                return False  # at the floor: give back what can be, now and then
             self._relieve()
+            self._relieved_at = now
             return True
         if rss < LOW * self.limit_mb and self.scale < 1.0:
             self.scale = min(1.0, self.scale * 2)

@@ -33,15 +33,25 @@ def test_the_default_limit_is_a_share_of_what_is_available() -> None:
 def test_the_budget_halves_near_the_limit_and_grows_back_with_room() -> None:
     readings = iter([900, 900, 900, 900, 900, 900, 500, 500, 500, 500, 500, 700])
     relieved: list[int] = []
-    budget = MemoryBudget(1000, 256, read_rss=lambda: next(readings), relieve=lambda: relieved.append(1))
-    sizes = []
+    budget = MemoryBudget(1000, 256, read_rss=lambda: next(readings), relieve=lambda: relieved.append(1),
+                          relieve_every=0.0)
+    sizes, told = [], []
     for _ in range(12):
-        budget.check()
+        told.append(budget.check())
         sizes.append(budget.batch_size)
-    # 900 MB is above 85% of 1000: halve down to the floor (1/16); 500 MB is below 60%: double
-    # back up to the configured size; 700 MB is in between: stay.
+    # 900 MB is above 85% of 1000: halve down to the floor (1/16), then keep giving memory back;
+    # 500 MB is below 60%: double back up to the configured size; 700 MB is in between: stay.
     assert sizes == [128, 64, 32, 16, 16, 16, 32, 64, 128, 256, 256, 256]
-    assert budget.smallest_batch == 16 and budget.tightened == 4 and len(relieved) == 4
+    assert told == [True] * 10 + [False] * 2
+    assert budget.smallest_batch == 16 and budget.tightened == 4 and len(relieved) == 6
+
+
+def test_at_the_floor_the_budget_gives_memory_back_only_now_and_then() -> None:
+    relieved: list[int] = []
+    budget = MemoryBudget(1000, 256, read_rss=lambda: 900, relieve=lambda: relieved.append(1),
+                          relieve_every=3600.0)
+    told = [budget.check() for _ in range(8)]
+    assert told == [True] * 4 + [False] * 4 and len(relieved) == 4  # halvings only, then wait
 
 
 def chunky_repo(repo: GitRepo, files: int) -> None:
