@@ -401,7 +401,7 @@ class Bench:
                 if not self.args.no_peer and self.args.peer_tree:
                     t["runs"][str(n)]["peer_noop"] = self._peer_tree_noop(repo)
             shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)  # the index takes disk space
-            if limit and limit > 0:
+            if limit > 0:
                 t["memory_limit_mb"] = limit
                 t["runs"][str(n)]["limited"] = self._tree_first(repo, n, backend, "--memory-limit", str(limit))
                 shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)

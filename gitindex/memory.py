@@ -18,7 +18,7 @@ from pathlib import Path
 
 HIGH = 0.85  # above this share of the limit: halve the batch size and the store's buffer
 LOW = 0.6  # below it: double them back, up to the configured size
-MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks, 16 MB store segments to 1 MB
+MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks (the store floors its segments at 1/4)
 RELIEVE_EVERY = 10.0  # seconds between reliefs once at the floor and still above HIGH
 DEFAULT_SHARE = 0.5  # of the memory available when a run starts, when no limit is given
 _FALLBACK_MB = 4096  # when the available memory cannot be read (not Linux)

@@ -238,7 +238,9 @@ class EmbeddedStore:
 
     def set_buffer_scale(self, scale: float) -> None:
         limit = max(_SEGMENT_BYTES // 4, int(_SEGMENT_BYTES * scale))  # smaller: too many segments
-        self._remap = scale < 1.0  # reload under the new size, dropping the mapped pages
+        # Smaller (or the same: the budget is giving memory back): reload under it, dropping the
+        # mapped pages. Larger needs no reload: the next conversion reopens under the new size.
+        self._remap = limit <= self._segment_limit
         self._segment_limit = limit
         self._segment_bytes = min(self._segment_bytes, limit)
 
