@@ -16,22 +16,17 @@ class TreeChunks:
 
 def tree_chunks(repo_path: Path, rev: str = "HEAD", *, keep_texts: bool = False) -> TreeChunks:
     """Walk `rev`'s tree as a first sync would: skip what gitindex skips, chunk the rest."""
-    from gitindex.config import Config
-    from gitindex.index import Index, locate
+    import gitindex
+    from gitindex.examine import examine
+    from gitindex.source import GitSource
 
-    try:
-        from gitindex.examine import examine
-    except ImportError:  # before the engine split it out of sync.py
-        from gitindex.sync import examine  # type: ignore[attr-defined,no-redef]
-
-    repo, root = locate(repo_path)
-    assert repo is not None
-    ix = Index(repo, root, Config())
-    target = repo.resolve(rev)
-    counter = ix.spec.token_counter()
+    ws = gitindex.open(repo_path).workspace  # nothing of it is opened: no index is made
+    assert ws.repo is not None
+    source = GitSource(ws.repo, ws.repo.resolve(rev), baseline=None)
+    counter, budget = ws.spec.token_counter(), ws.spec.budget
     out = TreeChunks()
-    for entry in repo.walk(target.tree):
-        reason, chunks = examine(ix, target, entry, counter)
+    for entry in source.entries():
+        reason, chunks = examine(source, ws.selector, entry, counter, budget)
         if reason is not None:
             continue
         out.paths.append(entry.path)

@@ -124,12 +124,14 @@ def _instrument(phases: Phases) -> None:
     import gitindex.embedding
     import gitindex.manifest
     import gitindex.repo
+    import gitindex.source
     import gitindex.store.embedded
     import gitindex.sync
 
     phases.wrap_all(gitindex.repo.Repo, "git")
     phases.wrap(gitindex.repo.Repo, "read", "read+chunk")
     phases.wrap(gitindex.sync, "examine", "read+chunk")
+    phases.wrap(gitindex.source.DirectorySource, "read", "read+chunk", context=True)
     phases.wrap(gitindex.store.embedded.EmbeddedStore, "session", "store", context=True)
     phases.wrap_all(gitindex.store.embedded.EmbeddedStore, "store")
     phases.wrap_all(gitindex.cache.VectorCache, "cache")
@@ -162,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
 
     phases = Phases() if ns.phases else None
     if ns.backend == "fake":  # memory scenario only: the engine without the model's cost
-        import gitindex.index
+        import gitindex.workspace
 
-        gitindex.index.make_embedder = _embedder_factory("fake", None, phases)  # type: ignore[assignment]
+        gitindex.workspace.make_embedder = _embedder_factory("fake", None, phases)  # type: ignore[assignment]
     else:  # a real backend, chosen the way users choose it
         os.environ["GITINDEX_BACKEND"] = ns.backend
         if ns.onnx_cache is not None:

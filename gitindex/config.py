@@ -85,11 +85,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
 
 
-def _normalize(raw: Mapping[str, Any], source: str) -> dict[str, Any]:
+def _normalize(raw: Mapping[str, Any], source: str, *, secrets: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in raw.items():
         key = name.replace("-", "_")
-        if key not in _FIELDS or key in _SECRET_KEYS:
+        if key not in _FIELDS or (key in _SECRET_KEYS and not secrets):
             known = ", ".join(sorted(k.replace("_", "-") for k in _FIELDS if k not in _SECRET_KEYS))
             hint = " (the API key is read only from QDRANT_API_KEY)" if key in _SECRET_KEYS else ""
             raise ConfigError(f"{source}: unknown key {name!r}{hint}; known keys: {known}")
@@ -135,12 +135,14 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def load(root: Path | None, env: Mapping[str, str], flags: Mapping[str, Any]) -> Config:
-    """Layer defaults, the repository's config file, the environment and CLI flags (None = unset)."""
+def load(root: Path | None, env: Mapping[str, str], settings: Mapping[str, Any]) -> Config:
+    """Layer defaults, the repository's config file, the environment and the given settings
+    (CLI flags or a library call; None = unset). The API key may come from the environment or
+    a library call, never from a file."""
     values: dict[str, Any] = {}
     if root is not None:
         values.update(_from_files(root))
     values.update(_from_env(env))
-    given = {k: v for k, v in flags.items() if v is not None and v != ()}
-    values.update(_normalize(given, "command line"))
+    given = {k: v for k, v in settings.items() if v is not None and v != ()}
+    values.update(_normalize(given, "settings", secrets=True))
     return Config(**values)

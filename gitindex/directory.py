@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pathspec
@@ -15,7 +15,7 @@ from gitindex.repo import Entry
 _SKIP_DIRS = {".git", ".gitindex", ".hg", ".svn"}
 
 
-def scan(root: Path, known: dict[str, tuple[str, int, int, int]]) -> Iterator[tuple[Entry, int, int]]:
+def scan(root: Path, known: Mapping[str, tuple[str, int, int, int]]) -> Iterator[tuple[Entry, int, int]]:
     """Yield (entry, size, mtime_ns) for every file not ignored; a file whose size and mtime
     match `known` keeps its recorded blob id without being read again."""
     yield from _scan(root, "", [], known)
@@ -23,7 +23,7 @@ def scan(root: Path, known: dict[str, tuple[str, int, int, int]]) -> Iterator[tu
 
 def _scan(
     root: Path, prefix: str, specs: list[tuple[str, pathspec.GitIgnoreSpec]],
-    known: dict[str, tuple[str, int, int, int]],
+    known: Mapping[str, tuple[str, int, int, int]],
 ) -> Iterator[tuple[Entry, int, int]]:
     here = root / prefix if prefix else root
     ignore = here / ".gitignore"

@@ -1,4 +1,4 @@
-"""Errors the library raises; only the CLI turns them into messages and exit codes."""
+"""Errors the library raises; the CLI's one error boundary turns them into messages and exit codes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ class NotARepositoryError(GitindexError):
     pass
 
 
+class EmptyRepositoryError(GitindexError):
+    """HEAD is unborn: nothing has been committed yet. Syncing and verifying treat it as an
+    empty tree; only commands that need a commit report it."""
+
+    def __init__(self, message: str = "the repository has no commits yet") -> None:
+        super().__init__(message)
+
+
 class BadRevisionError(GitindexError):
     pass
 
@@ -38,7 +46,7 @@ class LockedError(GitindexError):
 
 
 class IndexMismatchError(GitindexError):
-    """The index was built with another model or chunker."""
+    """The index was built with another model, chunker or store layout."""
 
 
 class StoreError(GitindexError):
@@ -47,6 +55,10 @@ class StoreError(GitindexError):
 
 class ModelError(GitindexError):
     pass
+
+
+class HooksError(GitindexError):
+    """Hooks cannot be installed or removed as asked."""
 
 
 class Interrupted(GitindexError):

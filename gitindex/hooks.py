@@ -1,31 +1,26 @@
-"""Plain git hooks: install, chain and uninstall them, and the background runner they start."""
+"""Plain git hooks: install, chain and uninstall them; the files their background runner keeps."""
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import shlex
 import subprocess
 import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
-import filelock
-
-from gitindex.config import Config
-from gitindex.errors import GitindexError
-from gitindex.index import DATA_DIR, Index, locate
-from gitindex.repo import EmptyRepositoryError, Repo
+from gitindex.errors import HooksError
+from gitindex.repo import Repo
+from gitindex.workspace import DATA_DIR
 
 EVENTS = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
 MARK = "# gitindex-hook:"  # the second line of every script we write: how we know it is ours
 CHAINED = ".pre-gitindex"  # the hook we replaced keeps this suffix, and ours runs it first
-QUIET_S = 0.3  # a burst of events is over once none arrived for this long...
-SETTLE_MAX_S = 3.0  # ...but a sync never waits longer than this for it to end
 LOG_MAX_BYTES = 512 * 1024  # then the log is rotated once (one .1 file kept)
 
 _SCRIPT = """\
@@ -73,10 +68,6 @@ fi
 nohup nice -n 10 "$@" </dev/null >/dev/null 2>&1 &
 exit $status
 """
-
-
-class HooksError(GitindexError):
-    """Hooks cannot be installed or removed as asked."""
 
 
 def render(event: str, python: str = "", foreground: bool = False) -> str:
@@ -237,38 +228,45 @@ def runner_pid(files: RunnerFiles) -> int | None:
 
 def pending_events(files: RunnerFiles) -> list[str]:
     """Events no sync has started on yet."""
-    return _lines(files.pending)
+    return read_lines(files.pending)
 
 
-def spawn(argv: Sequence[str], cwd: Path) -> None:
-    """Start `argv` detached: its own session, no terminal, nothing the caller waits on."""
-    subprocess.Popen(list(argv), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-
-
-def _rotate(path: Path) -> None:
+def read_lines(path: Path) -> list[str]:
     try:
-        if path.stat().st_size > LOG_MAX_BYTES:
-            os.replace(path, path.with_name(path.name + ".1"))
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except FileNotFoundError:
-        pass
+        return []
+
+
+def _rotating(path: Path) -> RotatingFileHandler:
+    """An append-only file rotated once it passes LOG_MAX_BYTES (one .1 file kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=1, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
 
 
 def redirect_output(files: RunnerFiles) -> None:
-    """Send this process's stdout and stderr to the runner's output log."""
-    files.dir.mkdir(parents=True, exist_ok=True)
-    _rotate(files.output)
-    fd = os.open(files.output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    """Send this process's stdout and stderr (warnings, native libraries' messages, tracebacks
+    of bugs) to the runner's output log, rotated first if it has grown too large."""
+    handler = _rotating(files.output)
+    try:
+        if handler.shouldRollover(logging.makeLogRecord({"msg": ""})):
+            handler.doRollover()
+        assert handler.stream is not None
+        os.dup2(handler.stream.fileno(), 1)
+        os.dup2(handler.stream.fileno(), 2)
+    finally:
+        handler.close()
 
 
 def append_log(files: RunnerFiles, record: dict[str, Any]) -> None:
-    files.dir.mkdir(parents=True, exist_ok=True)
-    _rotate(files.log)
-    with files.log.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+    """One line of JSON per sync, in runs.jsonl."""
+    handler = _rotating(files.log)
+    try:
+        handler.emit(logging.makeLogRecord({"msg": json.dumps(record)}))
+    finally:
+        handler.close()
 
 
 def read_log(files: RunnerFiles, last: int | None = None) -> list[dict[str, Any]]:
@@ -284,164 +282,6 @@ def read_log(files: RunnerFiles, last: int | None = None) -> list[dict[str, Any]
         except json.JSONDecodeError:  # a line cut short by a crash
             continue
     return records
-
-
-def _settle(files: RunnerFiles, sleep: Callable[[float], None]) -> None:
-    """Return once no event arrived for QUIET_S, or after SETTLE_MAX_S."""
-    def size() -> int:
-        try:
-            return files.pending.stat().st_size
-        except FileNotFoundError:
-            return -1
-
-    last, deadline = size(), time.monotonic() + SETTLE_MAX_S
-    while time.monotonic() < deadline:
-        sleep(QUIET_S)
-        if (now := size()) == last:
-            return
-        last = now
-
-
-def _take(files: RunnerFiles, sleep: Callable[[float], None]) -> list[str] | None:
-    """Every pending event, once the burst is over; None when there is none. The events stay in
-    `syncing` until their sync is done, so a runner that is killed leaves them to the next one."""
-    left_over = _lines(files.syncing)  # a runner died before finishing these
-    if not left_over and not files.pending.exists():
-        return None
-    _settle(files, sleep)
-    taking = files.dir / f"taking.{os.getpid()}"
-    with contextlib.suppress(FileNotFoundError):  # only left-over events
-        os.replace(files.pending, taking)  # events that come later start a new file
-    events = left_over + _lines(taking)
-    tmp = files.dir / f"syncing.{os.getpid()}"
-    tmp.write_text("".join(f"{e}\n" for e in events))
-    os.replace(tmp, files.syncing)
-    taking.unlink(missing_ok=True)
-    return events or ["(event)"]
-
-
-def _lines(path: Path) -> list[str]:
-    try:
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except FileNotFoundError:
-        return []
-
-
-def serve(files: RunnerFiles, sync_once: Callable[[list[str]], dict[str, Any]],
-          sleep: Callable[[float], None] = time.sleep) -> int:
-    """The background runner: while events are pending, sync once for all of them.
-
-    At most one runner per worktree (a file lock); a runner that finds it taken exits at once,
-    leaving its event to the one that holds it. Returns how many syncs ran.
-    """
-    files.dir.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(files.lock))
-    runs = 0
-    while True:
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            return runs
-        try:
-            files.pid.write_text(f"{os.getpid()}\n")
-            while (events := _take(files, sleep)) is not None:
-                append_log(files, sync_once(events))
-                files.syncing.unlink()
-                runs += 1
-        finally:
-            files.pid.unlink(missing_ok=True)
-            lock.release()
-        # An event recorded after our last look found our pid and left its runner unstarted:
-        # look once more now that the pid file is gone (the shell checks it after recording).
-        if not files.pending.exists():
-            return runs
-
-
-def clear_stale_pid(files: RunnerFiles) -> None:
-    """Forget a pid file that no runner holds (its runner was killed and the pid reused).
-
-    Holding the lock for a moment can turn away a runner that starts just then: callers start
-    one themselves afterwards if events are waiting."""
-    if not files.pid.exists():
-        return
-    lock = filelock.FileLock(str(files.lock))
-    try:
-        lock.acquire(timeout=0)
-    except filelock.Timeout:
-        return  # a runner holds the lock: the pid is real
-    try:
-        files.pid.unlink(missing_ok=True)
-    finally:
-        lock.release()
-
-
-def wait(files: RunnerFiles, timeout: float, kick: Callable[[], None], poll: float = 0.1) -> bool:
-    """Wait until no event is pending and no runner runs; True if that happened in time.
-
-    `kick` starts a runner: called when events stay pending with no runner alive (one was
-    killed, or never got to start)."""
-    deadline = time.monotonic() + timeout
-    since = time.monotonic()
-    while True:
-        busy = runner_pid(files) is not None
-        waiting = files.pending.exists() or files.syncing.exists()
-        if not busy and not waiting:
-            return True
-        now = time.monotonic()
-        if now - since > 5.0:  # no progress for a while: is anyone working on it?
-            clear_stale_pid(files)
-            if waiting and runner_pid(files) is None:
-                kick()
-            since = now
-        if now >= deadline:
-            return False
-        time.sleep(poll)
-
-
-# -- one sync, as a hook runs it ----------------------------------------------------------------
-@dataclass
-class HookSync:
-    """Syncs the worktree at `root` to HEAD (or the staged tree) and returns a log record;
-    never raises. Keeps the model loaded between the runs of one runner."""
-
-    root: Path
-    load_config: Callable[[Path], Config]
-    mode: str = "background"
-    errors_to: Path | None = None  # where to write tracebacks of bugs
-    _embedders: dict[tuple[str, str | None], Any] = field(default_factory=dict)
-
-    def __call__(self, events: list[str], *, staged_index: str | None = None, staged: bool = False,
-                 wait: bool = True) -> dict[str, Any]:
-        from gitindex.sync import sync
-
-        started = time.time()
-        record: dict[str, Any] = {"started_at": round(started, 3), "events": events, "mode": self.mode,
-                                  "pid": os.getpid(), "ok": False, "commit": None, "error": None}
-        try:
-            repo, root = locate(self.root)
-            assert repo is not None
-            cfg = self.load_config(root)
-            ix = Index(repo, root, cfg)
-            try:
-                target = repo.staged(staged_index) if staged else repo.resolve("HEAD")
-                key = (ix.spec.location, ix.model_key)
-                if key not in self._embedders:
-                    self._embedders[key] = ix.embedder()
-                result = sync(ix, target, embedder=self._embedders[key], wait=wait)
-            finally:
-                ix.close()
-            record.update(ok=True, commit=result.commit, label=result.label, summary=result.to_json())
-        except EmptyRepositoryError:
-            record.update(ok=True, label="empty", note="nothing to index yet: no commits")
-        except GitindexError as exc:
-            record["error"] = str(exc)
-        except Exception as exc:  # a hook must never fail; the bug is logged
-            record["error"] = f"unexpected error (a bug): {type(exc).__name__}: {exc}"
-            if self.errors_to is not None:
-                with self.errors_to.open("a") as f:
-                    f.write(traceback.format_exc())
-        record["seconds"] = round(time.time() - started, 3)
-        return record
 
 
 def describe(record: dict[str, Any]) -> str:

@@ -27,10 +27,16 @@ _MIGRATIONS = (
         size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
     );
     """,
+    # Paths recorded since the last completed run: an interrupted run may have indexed them at
+    # a target the next run no longer diffs against, so the next plan compares them too.
+    """
+    CREATE TABLE touched (path TEXT PRIMARY KEY);
+    """,
 )
 
 # Keys of the meta table.
 MODEL, CHUNKER, STORE, COLLECTION, SELECTION = "model", "chunker", "store", "collection", "selection"
+LAYOUT = "layout"  # the store layout the points were written in (store.LAYOUT); absent: "1"
 SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
 
 
@@ -118,10 +124,15 @@ class Manifest:
     def dirty(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM dirty ORDER BY path")]
 
+    def touched(self) -> list[str]:
+        """Paths recorded since the last completed run (see finish())."""
+        return [r[0] for r in self.db.execute("SELECT path FROM touched ORDER BY path")]
+
     def set_mode(self, path: str, mode: int) -> None:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("UPDATE files SET mode = ? WHERE path = ?", (mode, path))
+            self.db.execute("INSERT OR IGNORE INTO touched VALUES (?)", (path,))
 
     def record(self, records: Iterable[FileRecord], clear_dirty: Iterable[str] = ()) -> None:
         """Commit a batch that the store has acknowledged, and clear its paths' dirty marks."""
@@ -129,6 +140,7 @@ class Manifest:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("DELETE FROM dirty WHERE path = ?", ((p,) for p in clear_dirty))
             for rec in records:
+                self.db.execute("INSERT OR IGNORE INTO touched VALUES (?)", (rec.path,))
                 if rec.chunks is None or rec.blob is None:
                     self.db.execute("DELETE FROM files WHERE path = ?", (rec.path,))
                     continue
@@ -141,12 +153,18 @@ class Manifest:
                     ((rec.blob, i, c.start, c.end, c.hash) for i, c in enumerate(rec.chunks)),
                 )
 
-    def finish(self, tree: str | None, commit: str | None, sweep: bool = True) -> None:
-        """A run completed: the store now holds exactly the chunks of `tree`. `sweep` drops the
-        chunk rows of blobs no file has any more (a scan of every chunk: only after changes)."""
+    def finish(self, tree: str | None, commit: str | None, *, sweep: bool = True,
+               snapshot: Iterable[tuple[str, str, int, int, int]] | None = None) -> None:
+        """A run completed: the store now holds exactly the chunks of `tree` (or, for a plain
+        directory, of `snapshot`: path, blob, mode, size, mtime_ns). `sweep` drops the chunk
+        rows of blobs no file has any more (a scan of every chunk: only after changes)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM dirty")
+            self.db.execute("DELETE FROM touched")
+            if snapshot is not None:
+                self.db.execute("DELETE FROM dir_state")
+                self.db.executemany("INSERT INTO dir_state VALUES (?, ?, ?, ?, ?)", snapshot)
             if sweep:
                 self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
             for key, value in ((SYNCED_TREE, tree), (SYNCED_COMMIT, commit)):
@@ -159,7 +177,7 @@ class Manifest:
         """Forget everything indexed (the store is being rebuilt from scratch)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "chunks", "dirty", "dir_state", "meta"):
+            for table in ("files", "chunks", "dirty", "touched", "dir_state", "meta"):
                 self.db.execute(f"DELETE FROM {table}")
 
     # The plain-directory source keeps its last snapshot here (git keeps ours as a tree).
@@ -168,9 +186,3 @@ class Manifest:
             r[0]: (r[1], r[2], r[3], r[4])
             for r in self.db.execute("SELECT path, blob, mode, size, mtime_ns FROM dir_state")
         }
-
-    def save_dir_state(self, rows: Iterable[tuple[str, str, int, int, int]]) -> None:
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM dir_state")
-            self.db.executemany("INSERT INTO dir_state VALUES (?, ?, ?, ?, ?)", rows)

@@ -5,30 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from gitindex.chunking import Chunk
-from gitindex.manifest import IndexedFile, Manifest
-from gitindex.repo import Entry
-
-
-@dataclass
-class Update:
-    """A file's new content: its entry, its chunks, and what the manifest had for it."""
-
-    entry: Entry
-    chunks: list[Chunk]
-    old: IndexedFile | None
-
-
-@dataclass
-class Batch:
-    updates: list[Update]
-    removes: list[IndexedFile]
-    vectors: dict[str, Any] = field(default_factory=dict)  # chunk hash -> vector, once embedded
-    embedded: int = 0  # how many of them the model made
+from gitindex.manifest import Manifest
+from gitindex.writer import Batch
 
 
 class Pipeline:

@@ -10,13 +10,9 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import AttrCheck, DiffFind, FileMode, ObjectType
 
-from gitindex.errors import BadRevisionError, NotARepositoryError
+from gitindex.errors import BadRevisionError, EmptyRepositoryError, NotARepositoryError
 
 ATTRIBUTES = ("binary", "diff", "linguist-generated", "linguist-vendored")
-# libgit2 maps pack files in windows of 1 GiB, up to 8 GiB, and keeps what it read resident:
-# a first index's RSS grew with the pack's size. Small windows under a small cap bound it.
-pygit2.settings.mwindow_size = 1 << 20
-pygit2.settings.mwindow_mapped_limit = 8 << 20
 _GITLINK = int(FileMode.COMMIT)
 _LINK = int(FileMode.LINK)
 _TREE = int(FileMode.TREE)
@@ -50,10 +46,6 @@ class Target:
     tree: str
     commit: str | None
     label: str  # what to show the user: a short commit id or "staged"
-
-
-class EmptyRepositoryError(Exception):
-    """HEAD is unborn: nothing has been committed yet (not an error for the user)."""
 
 
 class Repo:
@@ -168,6 +160,14 @@ class Repo:
         else:
             flags, commit = AttrCheck.INDEX_ONLY | AttrCheck.NO_SYSTEM, None
         return {name: self.git.get_attr(path, name, flags, commit) for name in ATTRIBUTES}
+
+
+def limit_pack_windows() -> None:
+    """libgit2 maps pack files in windows of 1 GiB, up to 8 GiB, and keeps what it read
+    resident: a first index's RSS grew with the pack's size. Small windows under a small cap
+    bound it. Process-wide, so the CLI calls it for the process it owns; the library never does."""
+    pygit2.settings.mwindow_size = 1 << 20
+    pygit2.settings.mwindow_mapped_limit = 8 << 20
 
 
 def is_regular(mode: int) -> bool:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pathspec
-
 from gitindex.embedding import Embedder
 from gitindex.errors import IndexMismatchError
-from gitindex.index import Index
-from gitindex.manifest import MODEL, SYNCED_COMMIT, SYNCED_TREE
+from gitindex.manifest import LAYOUT, MODEL, SYNCED_COMMIT, SYNCED_TREE
+from gitindex.paths import glob_filter
+from gitindex.store import LAYOUT as STORE_LAYOUT
+from gitindex.store import Query
+from gitindex.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,48 +48,60 @@ class Freshness:
                 "(run `gitindex sync`, or search with --refresh)")
 
 
-def freshness(ix: Index) -> Freshness | None:
-    """Compare trees, not commits: an empty commit or a --staged sync of HEAD's tree is fresh."""
-    if ix.repo is None:
+def freshness(ws: Workspace) -> Freshness | None:
+    """Compare trees, not commits: an empty commit or a --staged sync of HEAD's tree is fresh.
+    None for a plain directory, which has no HEAD to compare with."""
+    if ws.repo is None:
         return None
-    head = ix.repo.head()
-    synced_tree = ix.manifest.get(SYNCED_TREE)
-    synced_commit = ix.manifest.get(SYNCED_COMMIT)
+    head = ws.repo.head()
+    synced_tree = ws.manifest.get(SYNCED_TREE)
+    synced_commit = ws.manifest.get(SYNCED_COMMIT)
     if head is None:
         return Freshness(synced_commit, synced_tree is not None, None, 0)
-    if synced_tree is None or synced_tree not in ix.repo.git:
-        return Freshness(synced_commit, False, head.commit, ix.manifest.counts()[0])
-    return Freshness(synced_commit, True, head.commit, ix.repo.count_differences(synced_tree, head.tree))
+    if synced_tree is None or synced_tree not in ws.repo.git:
+        return Freshness(synced_commit, False, head.commit, ws.manifest.counts()[0])
+    return Freshness(synced_commit, True, head.commit, ws.repo.count_differences(synced_tree, head.tree))
 
 
-def check_model(ix: Index) -> None:
-    """Queries must be embedded by the model that built the index."""
-    built = ix.manifest.get(MODEL)
-    if built is not None and built != ix.model_key:
+def check_index(ws: Workspace) -> None:
+    """Queries must be embedded by the model that built the index, against the layout it has."""
+    built = ws.manifest.get(MODEL)
+    if built is not None and built != ws.model_key:
         model, _, variant = built.partition("#")
         hint = f"--model {model}" + (" --backend onnx-int8" if variant else " --backend onnx")
         raise IndexMismatchError(
-            f"the index was built with model {built!r}, not {ix.model_key!r}: search with "
+            f"the index was built with model {built!r}, not {ws.model_key!r}: search with "
             f"{hint}, or re-index with `gitindex sync --rebuild` and these settings"
+        )
+    layout = ws.manifest.get(LAYOUT) or "1"
+    if built is not None and layout != STORE_LAYOUT:
+        raise IndexMismatchError(
+            f"the index was built by an older gitindex (store layout {layout}, now {STORE_LAYOUT}): "
+            "run `gitindex sync` once to bring it up to date (vectors already computed are reused)"
         )
 
 
-def search(ix: Index, query: str, *, limit: int = 10, path_glob: str | None = None,
+def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None = None,
            embedder: Embedder | None = None) -> list[Hit]:
     """The `limit` chunks closest to `query`, best first; `path_glob` filters paths (gitignore
-    syntax: `*.py`, `src/**/*.ts`)."""
-    paths = None
-    if path_glob:
-        spec = pathspec.GitIgnoreSpec.from_lines([path_glob])
-        paths = [f.path for f in ix.manifest.files() if spec.match_file(f.path)]
-        if not paths:
-            return []
-    if not ix.store.exists():
+    syntax: `*.py`, `src/**/*.ts`), in the store as far as payload filters go, then exactly."""
+    if not ws.store.exists():
         return []
-    check_model(ix)
-    model = embedder or ix.embedder()
-    vector = model.embed([query])[0]
-    with ix.store.session():
-        found = ix.store.query(vector.tolist(), limit, paths)
-    return [Hit(p.payload["path"], int(p.payload["start_line"]), int(p.payload["end_line"]),
-                float(p.score), str(p.payload.get("text", ""))) for p in found]
+    check_index(ws)
+    vector = (embedder or ws.embedder).embed([query])[0].tolist()
+    where, matches = glob_filter(path_glob) if path_glob else ((), None)
+    hits: list[Hit] = []
+    offset, page = 0, limit
+    with ws.store.session():
+        while len(hits) < limit:
+            found = ws.store.query(Query(vector=vector, limit=page, offset=offset, where=where))
+            for p in found:
+                path = str(p.payload["path"])
+                if matches is None or matches(path):
+                    hits.append(Hit(path, int(p.payload["start_line"]), int(p.payload["end_line"]),
+                                    float(p.score), str(p.payload.get("text", ""))))
+            if len(found) < page:
+                break
+            offset += page
+            page = min(page * 4, 4096)  # what the filters let through matched poorly: look further
+    return hits[:limit]

@@ -1,4 +1,4 @@
-"""verify: compare the store with the target tree, point by point."""
+"""verify: compare the store with the source, point by point."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from gitindex.examine import examine
-from gitindex.index import Index
-from gitindex.repo import Entry, Target
-from gitindex.store import point_id
+from gitindex.source import Source
+from gitindex.store import VectorStore, point_id
+from gitindex.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,7 @@ class VerifyResult:
     missing: int  # chunks of the tree that the store lacks
     duplicates: int  # extra points for the same path and line range
     expected: int
+    note: str | None = None  # what the user should know beyond the counts
 
     @property
     def ok(self) -> bool:
@@ -27,31 +28,29 @@ class VerifyResult:
                 "expected": self.expected, "ok": self.ok}
 
 
-def _entries(ix: Index, target: Target | None) -> list[Entry]:
-    if ix.repo is not None:
-        assert target is not None
-        return list(ix.repo.walk(target.tree))
-    from gitindex.directory import scan
-
-    return [entry for entry, _size, _mtime in scan(ix.root, ix.manifest.dir_state())]
-
-
-def verify(ix: Index, target: Target | None) -> VerifyResult:
-    """Chunk the target tree afresh (trusting no manifest) and compare with every stored point."""
-    counter = ix.spec.token_counter()
+def verify(ws: Workspace, source: Source | None) -> VerifyResult:
+    """Chunk the source afresh (trusting no manifest) and compare with every stored point;
+    `source` None stands for an empty tree (a repository with no commits)."""
     expected: set[str] = set()
-    for entry in _entries(ix, target):
-        reason, chunks = examine(ix, target, entry, counter)
-        if reason is None:
-            expected.update(point_id(entry.path, entry.oid, i) for i in range(len(chunks)))
-    stored: set[str] = set()
-    ranges: Counter[tuple[str, int, int]] = Counter()
-    if ix.store.exists():
-        with ix.store.session():
-            for pid, payload in ix.store.scroll():
-                stored.add(pid)
-                ranges[(payload["path"], int(payload["start_line"]), int(payload["end_line"]))] += 1
+    if source is not None:
+        counter = ws.spec.token_counter()
+        for entry in source.entries():
+            reason, chunks = examine(source, ws.selector, entry, counter, ws.spec.budget)
+            if reason is None:
+                expected.update(point_id(entry.path, entry.oid, i) for i in range(len(chunks)))
+    stored, ranges = _stored(ws.store)
     return VerifyResult(
         stale=len(stored - expected), missing=len(expected - stored),
         duplicates=sum(n - 1 for n in ranges.values() if n > 1), expected=len(expected),
     )
+
+
+def _stored(store: VectorStore) -> tuple[set[str], Counter[tuple[str, int, int]]]:
+    stored: set[str] = set()
+    ranges: Counter[tuple[str, int, int]] = Counter()
+    if store.exists():
+        with store.session():
+            for pid, payload in store.scroll():
+                stored.add(pid)
+                ranges[(payload["path"], int(payload["start_line"]), int(payload["end_line"]))] += 1
+    return stored, ranges

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from gitindex.config import Config
+import gitindex
+from gitindex.api import Index
 from gitindex.embedding import DEFAULT_BACKEND, make_embedder, resolve_model
-from gitindex.index import Index, locate
-from gitindex.sync import SyncResult, sync
+from gitindex.sync import SyncResult
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -96,19 +95,16 @@ def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
 
 
-def open_index(path: Path, **settings: Any) -> Index:
-    found, root = locate(path, allow_plain=True)
-    return Index(found, root, replace(Config(), **settings))
+def open_index(path: Path, embedder: CountingEmbedder | None = None, **settings: Any) -> Index:
+    """The library's index of a repository (or plain directory) at `path`, as gitindex.open
+    gives it; with `embedder`, the shared real model instead of loading another."""
+    return gitindex.open(path, plain=True, embedder=embedder, **settings)
 
 
 def run_sync(path: Path, embedder: CountingEmbedder, ref: str = "HEAD", **settings: Any) -> SyncResult:
     """Sync the repository at `path` to `ref` with the shared real model."""
-    ix = open_index(path, **settings)
-    try:
-        target = ix.repo.resolve(ref) if ix.repo is not None else None
-        return sync(ix, target, embedder=embedder)
-    finally:
-        ix.close()
+    with open_index(path, embedder, **settings) as index:
+        return index.sync(ref if index.is_git else None)
 
 
 def python_source(name: str, functions: int = 3, body_lines: int = 6) -> str:

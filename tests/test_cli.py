@@ -117,7 +117,7 @@ def test_status_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     assert out["points"] == summary["chunks"]["embedded"]
     assert Path(out["store"]).is_relative_to(repo.path / ".git")
     assert out["collection"] == "project" and out["model"].partition("#")[0] == "all-MiniLM-L6-v2"
-    assert out["model"] == open_index(repo.path).model_key  # with the int8 variant where it runs
+    assert out["model"] == open_index(repo.path).workspace.model_key  # with the int8 variant where it runs
 
 
 def test_status_from_a_subdirectory(indexed: tuple[GitRepo, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,8 +159,8 @@ def test_verify_fails_when_a_point_is_missing(repo: GitRepo) -> None:
     repo.commit({"retry.py": RETRY})
     cli("sync", str(repo.path), "--quiet")
     ix = open_index(repo.path)
-    with ix.store.session():
-        ix.store.delete_path("retry.py")
+    with ix.workspace.store.session():
+        ix.workspace.store.delete_path("retry.py")
     ix.close()
     out = as_json(cli("verify", str(repo.path), "--json", code=1))
     assert out["ok"] is False and out["missing"] >= 1 and out["stale"] == 0
@@ -270,8 +270,8 @@ def test_switching_collection_and_back_leaves_no_stale_points(repo: GitRepo) -> 
 def test_second_sync_while_locked(repo: GitRepo) -> None:
     repo.commit({"a.py": "x = 1\n"})
     ix = open_index(repo.path)
-    lock = filelock.FileLock(str(ix.sync_lock_path))
-    ix.sync_lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(ix.workspace.sync_lock_path))
+    ix.workspace.sync_lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock:
         result = cli("sync", str(repo.path), "--no-wait", code=EXIT_LOCKED)
         assert "another gitindex sync is running" in result.stderr
@@ -315,7 +315,7 @@ def test_staged_uses_the_index_not_the_working_tree(repo: GitRepo) -> None:
     out = as_json(cli("sync", str(repo.path), "--staged", "--json"))
     assert out["files"]["added"] == 2
     ix = open_index(repo.path)
-    assert {f.path for f in ix.manifest.files()} == {"retry.py", "parse.py"}
+    assert {f.path for f in ix.workspace.manifest.files()} == {"retry.py", "parse.py"}
     ix.close()
 
 
@@ -376,7 +376,7 @@ def test_search_refuses_a_model_other_than_the_index_s(repo: GitRepo) -> None:
     repo.commit({"retry.py": RETRY})
     cli("sync", str(repo.path), "--quiet")
     ix = open_index(repo.path)
-    ix.manifest.set(model="another-model")  # as if another model had built the index
+    ix.workspace.manifest.set(model="another-model")  # as if another model had built the index
     ix.close()
     result = cli("search", "retry", "--repo", str(repo.path), code=1)
     assert "built with model 'another-model'" in result.stderr
@@ -397,7 +397,7 @@ def test_backend_switch_reembeds_and_search_follows(repo: GitRepo) -> None:
     first = as_json(cli("sync", str(repo.path), "--json"))
     assert first["chunks"]["embedded"] > 0
     torch_run = as_json(cli("sync", str(repo.path), "--json", "--backend", "torch"))
-    assert any("model or chunker changed" in note for note in torch_run["notes"])
+    assert any("model, chunker or store layout changed" in note for note in torch_run["notes"])
     assert as_json(cli("status", str(repo.path), "--json", ))["model"] == "all-MiniLM-L6-v2"
     assert as_json(cli("verify", str(repo.path), "--json"))["ok"]
     hits = as_json(cli("search", "retry failed uploads", "--repo", str(repo.path), "--json", "--backend", "torch"))

@@ -145,10 +145,9 @@ def test_api_key_is_refused_from_a_file(tmp_path: Path, where: str) -> None:
     assert SECRET not in str(info.value)
 
 
-def test_api_key_is_refused_from_flags_and_gitindex_env(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="QDRANT_API_KEY") as info:
-        load(tmp_path, {}, {"qdrant_api_key": SECRET})
-    assert SECRET not in str(info.value)
+def test_api_key_is_refused_from_gitindex_env_and_taken_from_a_library_call(tmp_path: Path) -> None:
+    given = load(tmp_path, {}, {"qdrant_api_key": SECRET})  # gitindex.open(path, qdrant_api_key=...)
+    assert given.qdrant_api_key == SECRET and SECRET not in repr(given)
     with pytest.raises(ConfigError, match="QDRANT_API_KEY") as info:
         load(tmp_path, {"GITINDEX_QDRANT_API_KEY": SECRET}, NO_FLAGS)
     assert SECRET not in str(info.value)

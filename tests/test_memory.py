@@ -10,7 +10,6 @@ from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_s
 
 from gitindex import memory
 from gitindex.memory import MemoryBudget
-from gitindex.verify import verify
 
 
 def test_resident_size_follows_real_allocations() -> None:
@@ -80,7 +79,7 @@ def test_a_sync_under_a_tight_limit_shrinks_its_batches_and_says_so(
     assert any("went over the memory limit of 1 MB" in note for note in result.notes)
     ix = open_index(tight.path)
     try:
-        assert verify(ix, ix.repo.resolve("HEAD")).ok
+        assert ix.verify().ok
     finally:
         ix.close()
 

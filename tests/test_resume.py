@@ -12,8 +12,6 @@ from pathlib import Path
 
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
 
-from gitindex.verify import verify
-
 FILES = 150  # enough that a sync on the fast backend is still running when we act on it
 
 
@@ -73,7 +71,7 @@ def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) 
     assert result.complete and result.added + done >= FILES
     assert result.embedded <= total - 2 * done, "finished batches were embedded again"
     ix = open_index(repo.path)
-    assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+    assert ix.verify().ok
 
 
 def test_noop_sync_imports_no_ml_library(repo: GitRepo, embedder: CountingEmbedder) -> None:
@@ -95,12 +93,12 @@ def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: Counti
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "run `gitindex sync` to finish" in err
     ix = open_index(repo.path)
-    assert not ix.manifest.dirty(), "stopped between batches, not inside one"
+    assert not ix.workspace.manifest.dirty(), "stopped between batches, not inside one"
     ix.close()
     result = run_sync(repo.path, embedder, batch_size=4)
     assert result.complete
     ix = open_index(repo.path)
-    assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+    assert ix.verify().ok
 
 
 def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: CountingEmbedder) -> None:
@@ -109,15 +107,12 @@ def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: Co
     proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
     try:
         _wait_for_files(proc, manifest, 2)
-        from gitindex.search import search
-        from gitindex.status import status
-
-        ix = open_index(repo.path)
+        ix = open_index(repo.path, embedder)
         embedder.embed(["load the model before timing"])
         started = time.monotonic()
-        info = status(ix)
+        info = ix.status()
         took_status = time.monotonic() - started
-        hits = search(ix, "handle m3 case 1", limit=3, embedder=embedder)
+        hits = ix.search("handle m3 case 1", limit=3)
         took_search = time.monotonic() - started - took_status
         # A batch write takes well under a second; a reader waits for at most about one.
         assert took_status < 10 and took_search < 10, (took_status, took_search)

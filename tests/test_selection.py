@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import GitRepo, open_index
 
+from gitindex.chunking import Chunk
 from gitindex.config import Config
-from gitindex.examine import examine, opened
+from gitindex.examine import examine
 from gitindex.repo import Entry, Repo
 from gitindex.selection import Selector
 
@@ -89,17 +90,23 @@ def test_a_plain_directory_s_files_are_read_through_a_memory_map(tmp_path: Path)
     (tmp_path / "bundle.js").write_bytes(MINIFIED_JS)
     ix = open_index(tmp_path)
     try:
+        ws = ix.workspace
+        source = ws.source(None)
+
         def entry(name: str) -> Entry:
             return Entry(name, "0" * 40, 0o100644)
 
-        with opened(ix, entry("big.py")) as data:
+        def examined(name: str) -> tuple[str | None, list[Chunk]]:
+            return examine(source, ws.selector, entry(name), ws.spec.token_counter(), ws.spec.budget)
+
+        with source.read(entry("big.py")) as data:
             assert isinstance(data, mmap.mmap) and len(data) == len(code)
-        with opened(ix, entry("empty.py")) as data:
+        with source.read(entry("empty.py")) as data:
             assert data == b""
-        reason, chunks = examine(ix, None, entry("big.py"), ix.spec.token_counter())
+        reason, chunks = examined("big.py")
         assert reason is None and "".join(c.text for c in chunks).count("def handler_") == 3000
-        assert examine(ix, None, entry("empty.py"), ix.spec.token_counter()) == ("empty", [])
-        assert examine(ix, None, entry("bundle.js"), ix.spec.token_counter()) == ("minified", [])
+        assert examined("empty.py") == ("empty", [])
+        assert examined("bundle.js") == ("minified", [])
     finally:
         ix.close()
 

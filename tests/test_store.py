@@ -21,12 +21,10 @@ from conftest import CountingEmbedder, GitRepo, open_index, python_source
 from qdrant_client import QdrantClient
 
 from gitindex.errors import LockedError, StoreError
-from gitindex.store import PointData, VectorStore, point_id
+from gitindex.store import DENSE, Match, PointData, Query, VectorStore, point_id
 from gitindex.store import embedded as embedded_module
 from gitindex.store.embedded import EmbeddedStore
 from gitindex.store.remote import RemoteStore
-from gitindex.sync import sync
-from gitindex.verify import verify
 
 DIM = 8
 
@@ -51,7 +49,7 @@ def unit(seed: int) -> list[float]:
 
 def point(path: str, blob: str, index: int, seed: int | None = None) -> PointData:
     seed = hash((path, blob, index)) % 10_000 if seed is None else seed
-    return PointData(point_id(path, blob, index), unit(seed), {
+    return PointData(point_id(path, blob, index), {DENSE: unit(seed)}, {
         "path": path, "blob": blob, "hash": f"h-{seed}", "start_line": index * 10 + 1,
         "end_line": index * 10 + 9, "language": "python", "text": f"text of {path} chunk {index}",
         "commit": "c0ffee",
@@ -77,7 +75,7 @@ def test_empty_store_answers_without_failing(store: VectorStore) -> None:
     with store.session():
         assert store.count() == 0
         assert list(store.scroll()) == []
-        assert store.query(unit(1), 5, None) == []
+        assert store.query(Query(vector=unit(1), limit=5)) == []
         assert store.vectors_for(["h-1"]) == {}
         store.delete_path("a.py")  # nothing to delete is not an error
         store.drop()
@@ -124,16 +122,16 @@ def test_query_ranks_best_first_and_filters_paths(store: VectorStore) -> None:
     points = [point(f"src/m{i}.py", "b", 0, seed=i) for i in range(20)]
     with store.session():
         store.upsert(points)
-        hits = store.query(unit(7), 5, None)
+        hits = store.query(Query(vector=unit(7), limit=5))
         assert hits[0].payload["path"] == "src/m7.py"
         assert hits[0].score == pytest.approx(1.0, abs=1e-4)
         scores = [h.score for h in hits]
         assert scores == sorted(scores, reverse=True) and len(hits) == 5
         assert hits[0].payload["text"] == "text of src/m7.py chunk 0"
 
-        only = store.query(unit(7), 5, ["src/m3.py", "src/m4.py"])
+        only = store.query(Query(vector=unit(7), limit=5, where=(Match("path", ("src/m3.py", "src/m4.py")),)))
         assert {h.payload["path"] for h in only} == {"src/m3.py", "src/m4.py"}
-        assert store.query(unit(7), 5, []) == []
+        assert store.query(Query(vector=unit(7), limit=5, where=(Match("path", ()),))) == []
 
 
 def test_scroll_leaves_text_out_unless_asked(store: VectorStore) -> None:
@@ -143,7 +141,7 @@ def test_scroll_leaves_text_out_unless_asked(store: VectorStore) -> None:
         assert pid == point_id("a.py", "b", 0)
         assert "text" not in payload
         assert {"path", "blob", "hash", "start_line", "end_line", "commit"} <= set(payload)
-        (_, full), = list(store.scroll(with_text=True))
+        (_, full), = list(store.scroll(fields=None))
         assert full["text"] == "text of a.py chunk 0" and full["language"] == "python"
 
 
@@ -279,7 +277,7 @@ def test_a_killed_writer_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         f"store = EmbeddedStore(Path({str(path)!r}), 'demo', lock_timeout=20.0)\n"
         "for b in range(5):\n"
         "    with store.session(write=True):\n"
-        "        store.upsert([PointData(f'00000000-0000-0000-0000-0000000{b}{i:04d}', [1.0] * 8,\n"
+        "        store.upsert([PointData(f'00000000-0000-0000-0000-0000000{b}{i:04d}', {'dense': [1.0] * 8},\n"
         "                                {'path': f'f{b}.py', 'blob': 'b', 'hash': f'h{b}-{i}'}) for i in range(10)])\n"
         "        if b == 4:\n"
         "            store.delete_path('f0.py')\n"
@@ -315,12 +313,12 @@ def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeyp
         with store.session(write=True):
             store.delete_path("f3.py")
             assert store.count() == 440
-            assert store.query(unit(123), 1, None)[0].payload["path"] == "f12.py"
+            assert store.query(Query(vector=unit(123), limit=1))[0].payload["path"] == "f12.py"
             assert store.vectors_for(["h-5"])["h-5"] == pytest.approx(unit(5), abs=1e-5)
     finally:
         store.close()
     config = json.loads((path / "edge_config.json").read_text())
-    assert config["vectors"][""]["memory"] == "cold" and config["payload_memory"] == "cold"
+    assert config["vectors"]["dense"]["memory"] == "cold" and config["payload_memory"] == "cold"
 
 
 def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> None:
@@ -329,7 +327,7 @@ def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> 
     from gitindex.store import INDEXED_FIELDS
 
     path = tmp_path / "qdrant" / "demo"
-    old = EdgeShard.create(str(path), EdgeConfig(vectors=EdgeVectorParams(size=DIM, distance=Distance.Cosine)))
+    old = EdgeShard.create(str(path), EdgeConfig(vectors={"dense": EdgeVectorParams(size=DIM, distance=Distance.Cosine)}))
     for name in INDEXED_FIELDS:
         old.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
     old.close()
@@ -343,7 +341,7 @@ def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> 
         assert all(getattr(schema[name].params, "memory", None) is not None for name in INDEXED_FIELDS)
     store.close()
     config = json.loads((path / "edge_config.json").read_text())
-    assert config["vectors"][""]["memory"] == "cold"
+    assert config["vectors"]["dense"]["memory"] == "cold"
     with store.session():
         assert ids_by_path(store) == {"a.py": {point("a.py", "b", i).id for i in range(3)}}
 
@@ -359,25 +357,25 @@ def test_unreachable_server_is_a_store_error_not_a_bug() -> None:
 
 def test_full_sync_into_the_server_adapter(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({"app.py": python_source("app"), "lib.py": python_source("lib"), "README.md": "# Demo\n\nParses files.\n"})
-    ix = open_index(repo.path)
+    ix = open_index(repo.path, embedder)
     server = RemoteStore(QdrantClient(location=":memory:"), "demo", "memory")
-    ix.__dict__["store"] = server
+    ix.workspace.__dict__["store"] = server  # the server adapter, on qdrant-client's local mode
     try:
-        first = sync(ix, ix.repo.resolve("HEAD"), embedder=embedder)  # type: ignore[union-attr]
+        first = ix.sync()
         assert first.added == 3 and first.embedded == len(embedder.texts) > 0
-        assert verify(ix, ix.repo.resolve("HEAD")).ok  # type: ignore[union-attr]
+        assert ix.verify().ok
 
         # Without the local vector cache, a rename takes its vectors back from the server.
-        for name in (ix.cache_dir).iterdir():
+        for name in ix.workspace.cache_dir.iterdir():
             if name.name.startswith("vectors.sqlite"):
                 name.unlink()
         embedder.reset()
         repo.git("mv", "lib.py", "library.py")
         repo.commit({"app.py": python_source("app") + "\n\ndef extra():\n    return 'new text'\n"})
-        second = sync(ix, ix.repo.resolve("HEAD"), embedder=embedder)  # type: ignore[union-attr]
+        second = ix.sync()
         assert second.renamed == 1 and second.modified == 1
         assert second.embedded == len(embedder.texts) == 1, embedder.texts
-        result = verify(ix, ix.repo.resolve("HEAD"))  # type: ignore[union-attr]
+        result = ix.verify()
         assert result.ok and result.expected == server.count()
         with server.session():
             assert "lib.py" not in ids_by_path(server)
@@ -399,7 +397,7 @@ def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monke
         assert info.segments_count >= 2 and info.points_count - info.indexed_vectors_count < 100
         with store.session():
             assert store.count() == 300
-            assert store.query(unit(250), 1, None)[0].payload["path"] == "f25.py"
+            assert store.query(Query(vector=unit(250), limit=1))[0].payload["path"] == "f25.py"
     finally:
         store.close()
 
@@ -407,11 +405,11 @@ def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monke
 def test_closing_an_index_lets_others_open_its_store(repo: GitRepo) -> None:
     repo.commit({"a.py": "x = 1\n"})
     ix = open_index(repo.path)
-    with ix.store.session(write=True):  # a library user writing: the shard stays open after
-        ix.store.upsert([point("a.py", "b", 0)])
-    path = ix.data_dir / "qdrant" / ix.collection
+    with ix.workspace.store.session(write=True):  # a library user writing: the shard stays open after
+        ix.workspace.store.upsert([point("a.py", "b", 0)])
+    path = ix.workspace.data_dir / "qdrant" / ix.workspace.collection
     ix.close()
-    other = EmbeddedStore(path, ix.collection, lock_timeout=1.0)
+    other = EmbeddedStore(path, ix.workspace.collection, lock_timeout=1.0)
     with other.session(write=True):  # a writer waits (a reader would be let in by the open one)
         assert other.count() == 1
     other.close()

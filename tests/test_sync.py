@@ -9,15 +9,12 @@ import pytest
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
 
 from gitindex.errors import Interrupted
-from gitindex.search import search
-from gitindex.sync import sync
-from gitindex.verify import verify
 
 
 def verified(path: Path, ref: str = "HEAD", **settings: object) -> bool:
     ix = open_index(path, **settings)
     try:
-        result = verify(ix, ix.repo.resolve(ref) if ix.repo else None)
+        result = ix.verify(ref if ix.is_git else None)
         assert result.ok, result
         return result.ok
     finally:
@@ -28,7 +25,7 @@ def chunks_of(path: Path, embedder: CountingEmbedder, text: str) -> int:
     ix = open_index(path)
     from gitindex.chunking import chunk_text
 
-    return len(chunk_text(text, ix.spec.token_counter(), ix.spec.budget))
+    return len(chunk_text(text, ix.workspace.spec.token_counter(), ix.workspace.spec.budget))
 
 
 def test_first_index_then_noop(repo: GitRepo, embedder: CountingEmbedder) -> None:
@@ -47,10 +44,10 @@ def test_first_index_then_noop(repo: GitRepo, embedder: CountingEmbedder) -> Non
     assert (again.added, again.modified, again.deleted, again.embedded) == (0, 0, 0, 0)
     assert again.unchanged == 4 and embedder.texts == []
 
-    ix = open_index(repo.path)
-    hits = search(ix, "parses configuration files", limit=3, embedder=embedder)
+    ix = open_index(repo.path, embedder)
+    hits = ix.search("parses configuration files", limit=3)
     assert hits[0].path == "README.md"
-    only_py = search(ix, "parses configuration files", limit=3, path_glob="*.py", embedder=embedder)
+    only_py = ix.search("parses configuration files", limit=3, path="*.py")
     assert only_py and all(h.path.endswith(".py") for h in only_py)
 
 
@@ -105,10 +102,10 @@ def test_delete_rename_copy_mode_change(repo: GitRepo, embedder: CountingEmbedde
         repo.path, embedder, python_source("a"))
     assert verified(repo.path)
     ix = open_index(repo.path)
-    assert ix.manifest.file("c.py").mode == 0o100755  # type: ignore[union-attr]
-    assert ix.manifest.file("a.py") is None and ix.manifest.file("b.py") is None
+    assert ix.workspace.manifest.file("c.py").mode == 0o100755  # type: ignore[union-attr]
+    assert ix.workspace.manifest.file("a.py") is None and ix.workspace.manifest.file("b.py") is None
     b_blob = repo.git("rev-parse", "HEAD~1:b.py")
-    assert ix.manifest.blob_chunks(b_blob) is None  # the deleted file's chunk rows were swept
+    assert ix.workspace.manifest.blob_chunks(b_blob) is None  # the deleted file's chunk rows were swept
     ix.close()
 
 
@@ -118,18 +115,18 @@ def test_a_noop_sync_does_not_sweep_but_the_next_change_does(repo: GitRepo, embe
     old_b = repo.git("rev-parse", "HEAD:b.py")
     ix = open_index(repo.path)
     # A blob no file refers to any more, as a run interrupted after changing a file leaves behind.
-    ix.manifest.db.execute("DELETE FROM files WHERE path = 'b.py'")
-    ix.manifest.db.commit()
+    ix.workspace.manifest.db.execute("DELETE FROM files WHERE path = 'b.py'")
+    ix.workspace.manifest.db.commit()
     ix.close()
     repo.commit({"a.py": python_source("a")}, message="nothing changes")  # a new commit, the same tree
     run_sync(repo.path, embedder)
     ix = open_index(repo.path)
-    assert ix.manifest.blob_chunks(old_b) is not None  # a no-op scans no chunk rows
+    assert ix.workspace.manifest.blob_chunks(old_b) is not None  # a no-op scans no chunk rows
     ix.close()
     repo.commit({"c.py": python_source("c")})
     run_sync(repo.path, embedder)
     ix = open_index(repo.path)
-    assert ix.manifest.blob_chunks(old_b) is None
+    assert ix.workspace.manifest.blob_chunks(old_b) is None
     ix.close()
 
 
@@ -183,17 +180,17 @@ def test_skipped_files_by_reason(repo: GitRepo, embedder: CountingEmbedder) -> N
         "binary": 2, "lfs-pointer": 1, "too-large": 1, "empty": 1, "lockfile": 1, "secret": 1,
         "minified": 1, "generated": 1, "symlink": 1, "submodule": 1,
     }
-    ix = open_index(repo.path)
-    indexed = {f.path for f in ix.manifest.files()}
+    ix = open_index(repo.path, embedder)
+    indexed = {f.path for f in ix.workspace.manifest.files()}
     assert indexed == {"code.py", "latin1.txt", ".gitattributes", ".gitmodules"}
-    hits = search(ix, "creme brulee recipe", limit=1, path_glob="latin1.txt", embedder=embedder)
+    hits = ix.search("creme brulee recipe", limit=1, path="latin1.txt")
     assert "\ufffd" in hits[0].text  # decoded with replacement, not crashed
     assert verified(repo.path, max_file_size=10_000)
 
 
 def test_interrupt_at_batch_boundary_then_resume(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({f"m{i}.py": python_source(f"m{i}", functions=2) for i in range(6)})
-    ix = open_index(repo.path, batch_size=2)
+    ix = open_index(repo.path, embedder, batch_size=2)
     calls = []
 
     def stop_after_two_batches() -> bool:
@@ -201,7 +198,7 @@ def test_interrupt_at_batch_boundary_then_resume(repo: GitRepo, embedder: Counti
         return len(calls) >= 2
 
     with pytest.raises(Interrupted):
-        sync(ix, ix.repo.resolve("HEAD"), embedder=embedder, should_stop=stop_after_two_batches)  # type: ignore[union-attr]
+        ix.sync(should_stop=stop_after_two_batches)
     done = len(embedder.texts)
     assert 0 < done < 12
     embedder.reset()
@@ -243,11 +240,11 @@ def test_model_change_reindexes_into_fresh_collection(repo: GitRepo, embedder: C
     repo.commit({"one.py": python_source("one")})
     run_sync(repo.path, embedder)
     ix = open_index(repo.path)
-    ix.manifest.set(model="some-older-model")
+    ix.workspace.manifest.set(model="some-older-model")
     ix.close()
     embedder.reset()
     result = run_sync(repo.path, embedder)
-    assert any("model or chunker changed" in note for note in result.notes)
+    assert any("model, chunker or store layout changed" in note for note in result.notes)
     assert result.added == 1 and result.embedded == 0  # the vector cache still knows this text
     assert verified(repo.path)
 
@@ -280,7 +277,7 @@ def test_linked_worktree_has_its_own_index(repo: GitRepo, embedder: CountingEmbe
     result = run_sync(wt / "sub", embedder)  # from a subdirectory of the worktree
     assert result.added == 2
     ix = open_index(wt)
-    assert ix.data_dir == repo.path / ".git" / "worktrees" / "wt" / "gitindex"
+    assert ix.workspace.data_dir == repo.path / ".git" / "worktrees" / "wt" / "gitindex"
     assert verified(wt)
     assert not (repo.path / ".git" / "gitindex" / "manifest.sqlite").exists()
 
@@ -312,6 +309,35 @@ def test_max_files_stops_and_next_run_continues(repo: GitRepo, embedder: Countin
     assert verified(repo.path)
 
 
+def test_a_partial_run_s_files_are_undone_when_the_next_tree_reverts_them(
+        repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"a.py": python_source("a", functions=1)})
+    run_sync(repo.path, embedder)
+    repo.commit({"x.py": python_source("x", functions=1), "y.py": python_source("y", functions=1)})
+    assert not run_sync(repo.path, embedder, max_files=1).complete  # x.py indexed, the run stops
+    repo.git("rm", "-q", "x.py", "y.py")
+    repo.commit()  # the same tree as the last completed sync: the diff from it is empty
+    result = run_sync(repo.path, embedder)
+    assert result.complete and result.deleted == 1 and result.embedded == 0
+    assert verified(repo.path)
+
+
+def test_a_plain_directory_s_partial_run_is_undone_by_a_revert(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    root = tmp_path / "plain"
+    root.mkdir()
+    original = python_source("first", functions=1)
+    (root / "a.py").write_text(original)
+    (root / "b.py").write_text(python_source("b", functions=1))
+    run_sync(root, embedder)
+    (root / "a.py").write_text(python_source("second", functions=1))
+    (root / "c.py").write_text(python_source("c", functions=1))
+    assert not run_sync(root, embedder, max_files=1).complete
+    (root / "a.py").write_text(original)  # back to what the last completed run saw
+    (root / "c.py").unlink()
+    assert run_sync(root, embedder).complete
+    assert verified(root)
+
+
 def test_selection_change_removes_newly_excluded(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({"src/a.py": python_source("a", functions=1), "docs/b.md": "# Docs\n\nSome documentation.\n"})
     run_sync(repo.path, embedder)
@@ -327,11 +353,11 @@ def test_adopting_a_store_built_by_another_model_reembeds(repo: GitRepo, embedde
     repo.commit({"one.py": python_source("one", functions=1)})
     run_sync(repo.path, embedder)
     ix = open_index(repo.path)
-    with ix.store.session():
-        ids = [pid for pid, _ in ix.store.scroll()]
+    with ix.workspace.store.session():
+        ids = [pid for pid, _ in ix.workspace.store.scroll()]
     ix.close()
     # Stand-in for a collection another model filled: relabel its points for real.
-    shard = EdgeShard.load(ix.store.location)
+    shard = EdgeShard.load(ix.workspace.store.location)
     shard.update(UpdateOperation.set_payload(ids, {"model": "another-model"}))
     shard.close()
     data = repo.path / ".git" / "gitindex"
@@ -340,9 +366,9 @@ def test_adopting_a_store_built_by_another_model_reembeds(repo: GitRepo, embedde
             os.remove(data / name)
     embedder.reset()
     result = run_sync(repo.path, embedder)
-    assert any("model or chunker changed" in note for note in result.notes), result.notes
+    assert any("model, chunker or store layout changed" in note for note in result.notes), result.notes
     assert result.added == 1
     assert verified(repo.path)
     ix = open_index(repo.path)
-    with ix.store.session():
-        assert {p["model"] for _, p in ix.store.scroll()} == {ix.model_key}
+    with ix.workspace.store.session():
+        assert {p["model"] for _, p in ix.workspace.store.scroll()} == {ix.workspace.model_key}

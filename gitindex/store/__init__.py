@@ -1,31 +1,68 @@
-"""The vector store interface, and open_store() to pick the embedded or the server adapter."""
+"""The vector store protocol, the values it takes, and open_store() to pick an adapter."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-# Payload fields every point carries; `path`, `blob` and `hash` are indexed for filters.
+# Every point's dense vector has this name, so that other vectors (sparse, lexical) can sit
+# beside it in the same collection.
+DENSE = "dense"
+# The shape of a collection: its vectors and payload. Bumped when they change; an index in
+# another layout is rebuilt (embedded) or refused until `sync --rebuild` (server). Layout 1 had
+# one unnamed vector and no path fields.
+LAYOUT = "2"
+
+# Payload fields every point carries (see writer.py); INDEXED_FIELDS have keyword indexes.
 PAYLOAD_FIELDS = (
     "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
+    "parts", "ext",
 )
-INDEXED_FIELDS = ("path", "blob", "hash")
+INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language")
+# What adopting a store and verifying it read back: everything but the text.
+SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker")
+MODES = ("dense",)
 
 
 @dataclass(frozen=True, slots=True)
 class PointData:
     id: str
-    vector: Sequence[float]
+    vectors: Mapping[str, Sequence[float]]  # by name: {DENSE: [...]}
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A payload condition: `field` (a keyword, or a list of keywords) holds one of `values`."""
+
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One search request, whatever the store: what to rank by, which points may match, how many."""
+
+    vector: Sequence[float] | None = None  # the dense query vector
+    limit: int = 10
+    offset: int = 0
+    where: tuple[Match, ...] = ()  # all must hold
+    mode: str = "dense"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown search mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode == "dense" and self.vector is None:
+            raise ValueError("a dense query needs a vector")
 
 
 @dataclass(frozen=True, slots=True)
 class ScoredPayload:
     score: float
-    payload: dict[str, Any]
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 class VectorStore(Protocol):
@@ -35,11 +72,15 @@ class VectorStore(Protocol):
     collection: str
 
     def session(self, write: bool = False) -> contextlib.AbstractContextManager[VectorStore]:
-        """Hold the store open (and, embedded, its inter-process lock) for a few calls; writers
-        let waiting readers go first."""
+        """A scope for a few calls: the embedded store holds its shard and inter-process lock
+        for it (writers let waiting readers go first); a server needs nothing held."""
         ...
 
     def exists(self) -> bool: ...
+
+    def layout(self) -> str | None:
+        """The LAYOUT of the existing collection (None: there is none)."""
+        ...
 
     def upsert(self, points: Sequence[PointData]) -> None:
         """Write points; returns once the store has acknowledged them."""
@@ -50,13 +91,13 @@ class VectorStore(Protocol):
         ...
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
-        """Vectors already stored for these chunk hashes (any path)."""
+        """Dense vectors already stored for these chunk hashes (any path)."""
         ...
 
-    def query(self, vector: Sequence[float], limit: int, paths: Sequence[str] | None) -> list[ScoredPayload]: ...
+    def query(self, query: Query) -> list[ScoredPayload]: ...
 
-    def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every point's id and payload."""
+    def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every point's id and payload (the given fields; None: all of them)."""
         ...
 
     def count(self) -> int: ...
@@ -69,10 +110,14 @@ class VectorStore(Protocol):
         """Release whatever a writer kept open between sessions."""
         ...
 
+
+@runtime_checkable
+class MemoryAware(Protocol):
+    """A store that buffers writes in this process (the embedded one) and can hold less."""
+
     def set_buffer_scale(self, scale: float) -> None:
-        """How much of its usual buffer a writer may hold in memory, in (0, 1]; a sync near its
-        memory limit lowers it. The embedded shard writes segments out sooner and drops the
-        pages it has mapped; a server has nothing to do."""
+        """How much of its usual buffer a writer may hold in memory, in (0, 1]; a sync near
+        its memory limit lowers it, and the store writes out sooner and drops mapped pages."""
         ...
 
 

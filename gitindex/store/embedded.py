@@ -34,9 +34,18 @@ from qdrant_edge import (
 )
 
 from gitindex.errors import LockedError, StoreError
-from gitindex.store import INDEXED_FIELDS, PointData, ScoredPayload
+from gitindex.store import (
+    DENSE,
+    INDEXED_FIELDS,
+    LAYOUT,
+    SCROLL_FIELDS,
+    Match,
+    PointData,
+    ScoredPayload,
+)
+from gitindex.store import Query as SearchQuery
+from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
-_PAGE = 1000
 _UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a file of thousands
 # of chunks (one batch) would otherwise hold 12 KB of float objects per point at once
 _READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
@@ -60,7 +69,7 @@ def _config(dim: int, segment_bytes: int) -> EdgeConfig:
     was; a graph cost 0.34 ms a point to build and, opened cold, answered no faster (measured)."""
     kb = segment_bytes // 1024
     return EdgeConfig(
-        vectors=EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=Memory.Cold),
+        vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=Memory.Cold)},
         payload_memory=Memory.Cold,
         id_tracker_memory=Memory.Cold,
         hnsw_config=HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
@@ -81,7 +90,8 @@ def _floats(vector: Sequence[float]) -> list[float]:
 
 
 class EmbeddedStore:
-    """A shard can be open in one process only (NOTES.md): every open, reads included, happens
+    """A shard can be open in one process only (qdrant-edge-py 0.9: a second EdgeShard.load of
+    the same path fails on the WAL lock, and without the WAL it corrupts the first): every open, reads included, happens
     under an inter-process lock. A reader opens and closes the shard per session. A writer keeps
     it open (and the lock held) from one write session to the next, which saves a load, flush and
     close per batch, until a reader waits (a fresh marker file): then, at the end of a session or
@@ -194,12 +204,24 @@ class EmbeddedStore:
                 pass
         return EdgeShard.load(str(self.path))
 
-    def _stored_dim(self) -> int | None:
+    def _saved_vectors(self) -> dict[str, Any]:
         try:
             saved = json.loads((self.path / "edge_config.json").read_text())
-            return int(saved["vectors"][""]["size"])
+            vectors = saved["vectors"]
+            return vectors if isinstance(vectors, dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
+    def _stored_dim(self) -> int | None:
+        try:
+            return int(self._saved_vectors()[DENSE]["size"])
+        except (KeyError, TypeError, ValueError):
             return None
+
+    def layout(self) -> str | None:
+        if not self.exists():
+            return None
+        return LAYOUT if DENSE in self._saved_vectors() else "1"
 
     def _keep(self) -> None:
         """End a writer session with the shard still open: flush now and then, and turn a full
@@ -303,11 +325,12 @@ class EmbeddedStore:
         if not points:
             return
         if self._shard is None:
-            self._shard = self._create(len(points[0].vector))
+            self._shard = self._create(len(points[0].vectors[DENSE]))
         for i in range(0, len(points), _UPSERT_PAGE):
-            self._shard.update(UpdateOperation.upsert_points(
-                [Point(p.id, _floats(p.vector), p.payload) for p in points[i : i + _UPSERT_PAGE]]
-            ))
+            self._shard.update(UpdateOperation.upsert_points([
+                Point(p.id, {name: _floats(v) for name, v in p.vectors.items()}, p.payload)
+                for p in points[i : i + _UPSERT_PAGE]
+            ]))
 
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
@@ -320,50 +343,32 @@ class EmbeddedStore:
         )
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
-        found: dict[str, list[float]] = {}
-        if self._shard is None or not hashes:
-            return found
-        wanted = list(dict.fromkeys(hashes))
-        for i in range(0, len(wanted), _PAGE):
-            part = wanted[i : i + _PAGE]
-            offset: Any = None
-            while True:
-                records, offset = self._shard.scroll(
-                    ScrollRequest(
-                        offset=offset, limit=_PAGE, with_payload=["hash"], with_vector=True,
-                        filter=Filter(must=[FieldCondition("hash", match=MatchAny(part))]),
-                    )
-                )
-                for rec in records:
-                    if rec.payload and isinstance(rec.vector, list):
-                        found.setdefault(rec.payload["hash"], rec.vector)  # type: ignore[arg-type]
-                if offset is None:
-                    break
-        return found
+        shard = self._shard
+        if shard is None or not hashes:
+            return {}
+        return vectors_by_hash(hashes, lambda part, offset: shard.scroll(ScrollRequest(
+            offset=offset, limit=PAGE, with_payload=["hash"], with_vector=[DENSE],
+            filter=Filter(must=[FieldCondition("hash", match=MatchAny(part))]),
+        )))
 
-    def query(self, vector: Sequence[float], limit: int, paths: Sequence[str] | None) -> list[ScoredPayload]:
+    def query(self, query: SearchQuery) -> list[ScoredPayload]:
         if self._shard is None:
             return []
-        flt = Filter(must=[FieldCondition("path", match=MatchAny(list(paths)))]) if paths is not None else None
-        hits = self._shard.query(
-            QueryRequest(limit=limit, query=Query.Nearest(_floats(vector)),
-                         with_payload=True, filter=flt)
-        )
+        assert query.vector is not None
+        hits = self._shard.query(QueryRequest(
+            limit=query.limit, offset=query.offset or None, with_payload=True, filter=_filter(query.where),
+            query=Query.Nearest(_floats(query.vector), using=DENSE),
+        ))
         return [ScoredPayload(h.score, dict(h.payload or {})) for h in hits]
 
-    def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
-        if self._shard is None:
+    def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
+        shard = self._shard
+        if shard is None:
             return
-        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker"]
-        offset: Any = None
-        while True:
-            records, offset = self._shard.scroll(
-                ScrollRequest(offset=offset, limit=_PAGE, with_payload=fields, with_vector=False)
-            )
-            for rec in records:
-                yield str(rec.id), dict(rec.payload or {})
-            if offset is None:
-                return
+        wanted: Any = True if fields is None else list(fields)
+        for record in pages(lambda offset: shard.scroll(
+                ScrollRequest(offset=offset, limit=PAGE, with_payload=wanted, with_vector=False))):
+            yield str(record.id), dict(record.payload or {})
 
     def count(self) -> int:
         return self._shard.count(CountRequest(exact=True)) if self._shard is not None else 0
@@ -379,3 +384,9 @@ class EmbeddedStore:
         with self._thread_lock:
             if self._kept and not self._depth:
                 self._release()
+
+
+def _filter(where: Sequence[Match]) -> Filter | None:
+    if not where:
+        return None
+    return Filter(must=[FieldCondition(m.field, match=MatchAny(list(m.values))) for m in where])

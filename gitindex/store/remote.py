@@ -10,9 +10,8 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from gitindex.errors import StoreError
-from gitindex.store import INDEXED_FIELDS, PointData, ScoredPayload
-
-_PAGE = 1000
+from gitindex.store import DENSE, INDEXED_FIELDS, LAYOUT, SCROLL_FIELDS, Match, PointData, Query, ScoredPayload
+from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
 
 class RemoteStore:
@@ -42,9 +41,6 @@ class RemoteStore:
         with self._failures():
             yield self
 
-    def set_buffer_scale(self, scale: float) -> None:
-        pass  # nothing is buffered here: each write is a request the server acknowledges
-
     def exists(self) -> bool:
         # Called outside sessions too (sync, search, status and verify ask it first).
         if self._exists is None:
@@ -57,7 +53,7 @@ class RemoteStore:
             return
         self.client.create_collection(
             self.collection,
-            vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
         )
         for name in INDEXED_FIELDS:
             self.client.create_payload_index(
@@ -68,10 +64,11 @@ class RemoteStore:
     def upsert(self, points: Sequence[PointData]) -> None:
         if not points:
             return
-        self._ensure(len(points[0].vector))
+        self._ensure(len(points[0].vectors[DENSE]))
         self.client.upsert(
             self.collection,
-            points=[models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
+            points=[models.PointStruct(id=p.id, payload=p.payload,
+                                       vector={name: [float(x) for x in v] for name, v in p.vectors.items()})
                     for p in points],
             wait=True,
         )
@@ -87,49 +84,38 @@ class RemoteStore:
         )
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
 
-    def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
-        found: dict[str, list[float]] = {}
-        if not hashes or not self.exists():
-            return found
-        wanted = list(dict.fromkeys(hashes))
-        for i in range(0, len(wanted), _PAGE):
-            flt = models.Filter(must=[models.FieldCondition(key="hash", match=models.MatchAny(any=wanted[i : i + _PAGE]))])
-            offset: Any = None
-            while True:
-                records, offset = self.client.scroll(
-                    self.collection, scroll_filter=flt, limit=_PAGE, offset=offset,
-                    with_payload=["hash"], with_vectors=True,
-                )
-                for rec in records:
-                    if rec.payload and isinstance(rec.vector, list):
-                        found.setdefault(rec.payload["hash"], rec.vector)  # type: ignore[arg-type]
-                if offset is None:
-                    break
-        return found
+    def layout(self) -> str | None:
+        if not self.exists():
+            return None
+        with self._failures():
+            vectors = self.client.get_collection(self.collection).config.params.vectors
+        return LAYOUT if isinstance(vectors, dict) and DENSE in vectors else "1"
 
-    def query(self, vector: Sequence[float], limit: int, paths: Sequence[str] | None) -> list[ScoredPayload]:
+    def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
+        if not hashes or not self.exists():
+            return {}
+        return vectors_by_hash(hashes, lambda part, offset: self.client.scroll(
+            self.collection, limit=PAGE, offset=offset, with_payload=["hash"], with_vectors=[DENSE],
+            scroll_filter=models.Filter(must=[models.FieldCondition(key="hash", match=models.MatchAny(any=part))]),
+        ))
+
+    def query(self, query: Query) -> list[ScoredPayload]:
         if not self.exists():
             return []
-        flt = (models.Filter(must=[models.FieldCondition(key="path", match=models.MatchAny(any=list(paths)))])
-               if paths is not None else None)
+        assert query.vector is not None
         result = self.client.query_points(
-            self.collection, query=[float(x) for x in vector], limit=limit, query_filter=flt, with_payload=True
+            self.collection, query=[float(x) for x in query.vector], using=DENSE, limit=query.limit,
+            offset=query.offset or None, query_filter=_filter(query.where), with_payload=True,
         )
         return [ScoredPayload(p.score, dict(p.payload or {})) for p in result.points]
 
-    def scroll(self, with_text: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
-        fields: Any = True if with_text else ["path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker"]
-        offset: Any = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection, limit=_PAGE, offset=offset, with_payload=fields, with_vectors=False
-            )
-            for rec in records:
-                yield str(rec.id), dict(rec.payload or {})
-            if offset is None:
-                return
+        wanted: Any = True if fields is None else list(fields)
+        for record in pages(lambda offset: self.client.scroll(
+                self.collection, limit=PAGE, offset=offset, with_payload=wanted, with_vectors=False)):
+            yield str(record.id), dict(record.payload or {})
 
     def count(self) -> int:
         return self.client.count(self.collection, exact=True).count if self.exists() else 0
@@ -141,3 +127,10 @@ class RemoteStore:
 
     def close(self) -> None:
         """Nothing is kept open between sessions."""
+
+
+def _filter(where: Sequence[Match]) -> models.Filter | None:
+    if not where:
+        return None
+    return models.Filter(must=[models.FieldCondition(key=m.field, match=models.MatchAny(any=list(m.values)))
+                               for m in where])

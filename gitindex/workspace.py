@@ -1,4 +1,4 @@
-"""Where one repository's index lives, and the parts that serve it (opened lazily)."""
+"""Where one repository's index lives, and the parts that serve it (each opened when first used)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from gitindex.chunking import CHUNKER_VERSION
 from gitindex.config import Config
 from gitindex.embedding import Embedder, ModelSpec, make_embedder, model_key, resolve_model
 from gitindex.errors import NotARepositoryError
-from gitindex.manifest import Manifest
-from gitindex.repo import Repo
+from gitindex.manifest import SYNCED_TREE, Manifest
+from gitindex.repo import Repo, Target
 from gitindex.selection import Selector
+from gitindex.source import DirectorySource, GitSource, Source
 from gitindex.store import VectorStore, open_store
 
 DATA_DIR = "gitindex"  # under the git dir; a plain directory gets .gitindex/ instead
@@ -32,10 +33,11 @@ def locate(start: Path, *, allow_plain: bool = False) -> tuple[Repo | None, Path
     return repo, (repo.workdir or repo.gitdir).resolve()
 
 
-class Index:
+class Workspace:
     """One repository's (or plain directory's) index: manifest, store, vector cache, model."""
 
-    def __init__(self, repo: Repo | None, root: Path, config: Config) -> None:
+    def __init__(self, repo: Repo | None, root: Path, config: Config,
+                 embedder: Embedder | None = None) -> None:
         self.repo = repo
         self.root = root
         self.config = config
@@ -46,6 +48,7 @@ class Index:
         else:
             self.data_dir = self.cache_dir = root / f".{DATA_DIR}"
         self.collection = config.collection or _collection_name(root.name)
+        self._embedder = embedder
 
     @cached_property
     def spec(self) -> ModelSpec:
@@ -56,10 +59,18 @@ class Index:
         """What the vectors of this index are keyed by: the model and, for int8, the variant."""
         return model_key(self.spec, self.config.backend, self.config.device)
 
+    @property
     def embedder(self) -> Embedder:
-        """A new embedder (the model loads on its first embed() call)."""
-        cache = Path(self.config.model_cache).expanduser() if self.config.model_cache else None
-        return make_embedder(self.spec, self.config.backend, self.config.device, cache)
+        """The embedder, made on first use and kept (the model loads on its first embed() call)."""
+        if self._embedder is None:
+            cache = Path(self.config.model_cache).expanduser() if self.config.model_cache else None
+            self._embedder = make_embedder(self.spec, self.config.backend, self.config.device, cache)
+        return self._embedder
+
+    @embedder.setter
+    def embedder(self, embedder: Embedder) -> None:
+        """Use an embedder already loaded (a runner keeps one between syncs)."""
+        self._embedder = embedder
 
     @property
     def chunker_id(self) -> str:
@@ -83,6 +94,17 @@ class Index:
     @property
     def sync_lock_path(self) -> Path:
         return self.data_dir / "sync.lock"
+
+    def is_indexed(self) -> bool:
+        """Whether an index was ever made here (a git repository's always counts)."""
+        return self.repo is not None or self.data_dir.is_dir()
+
+    def source(self, target: Target | None) -> Source:
+        """What a sync of `target` reads (a plain directory has no target), with its baseline."""
+        if self.repo is None:
+            return DirectorySource(self.root, self.manifest.dir_state())
+        assert target is not None, "a git repository is synced to a target tree"
+        return GitSource(self.repo, target, self.manifest.get(SYNCED_TREE))
 
     def close(self) -> None:
         """Release the store (a writer keeps its shard and lock between sessions) and the manifest."""

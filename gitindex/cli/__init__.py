@@ -1,0 +1,89 @@
+"""The command line: parse, call the library (gitindex.api), print. One module per verb; one
+error boundary, around every command, turns the library's errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from gitindex.cli import hooks, options, search, status, sync, verify
+from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, GitindexError, Interrupted
+
+
+class _ErrorBoundary(TyperGroup):
+    """Every command runs inside this one boundary: expected failures print their message and
+    exit with their code (README: exit codes); anything else is a bug, reported as exit 3 with
+    the details in a log file, never as a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Interrupted as exc:
+            options.err(f"gitindex: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except GitindexError as exc:
+            options.err(f"gitindex: error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            options.err("gitindex: interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _is_click(exc):  # the parser's own: usage errors, --help, Exit, Abort
+                raise
+            log = _bug_log()
+            log.write_text(traceback.format_exc())
+            options.err(f"gitindex: unexpected error (a bug); details are in {log}")
+            raise typer.Exit(EXIT_BUG) from None
+
+
+def _is_click(exc: BaseException) -> bool:
+    """Raised for click (or typer's copy of it, under another module since typer 0.26) to handle."""
+    return any(c.__name__ in {"ClickException", "Exit", "Abort"} for c in type(exc).__mro__)
+
+app = typer.Typer(
+    cls=_ErrorBoundary, pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=False,
+    help="Keep a semantic code index of a git repository in Qdrant, embedding only what changed.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import gitindex
+
+        typer.echo(f"gitindex {gitindex.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Keep a semantic code index of a git repository in Qdrant, embedding only what changed."""
+
+
+app.command("sync", help=sync.SYNC_HELP)(sync.command(plain=False))
+app.command("index", help=sync.INDEX_HELP)(sync.command(plain=True))
+app.command("search")(search.search)
+app.command("status")(status.status)
+app.command("verify")(verify.verify)
+app.command("log")(hooks.log)
+app.add_typer(hooks.app, name="hooks")
+
+
+def main() -> None:
+    """The entry point (`gitindex`, `python -m gitindex`)."""
+    from gitindex.memory import fewer_malloc_arenas
+
+    fewer_malloc_arenas()  # before any thread starts
+    app(prog_name="gitindex")
+
+
+def _bug_log() -> Path:
+    where = next((d for d in reversed(options.opened) if d.is_dir()), Path(tempfile.gettempdir()))
+    return where / "gitindex-error.log"

@@ -1,0 +1,58 @@
+"""`gitindex status`: what is indexed, how it compares with HEAD, where it is stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gitindex.cli.options import CollOpt, JsonOpt, ModelOpt, PathArg, UrlOpt, open_index
+
+
+def status(
+    path: PathArg = Path("."), as_json: JsonOpt = False, qdrant_url: UrlOpt = None,
+    collection: CollOpt = None, model: ModelOpt = None,
+) -> None:
+    """Show what is indexed, how it compares with HEAD, and where it is stored."""
+    with open_index(path, plain=True, qdrant_url=qdrant_url, collection=collection, model=model) as index:
+        info = index.status()
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    synced = (info["synced_commit"] or "nothing")[:12]
+    head = (info["head"] or "no commit")[:12]
+    typer.echo(f"indexed:  {synced} (HEAD {head}); {info['files']} files, {info['points']} points")
+    if info["pending_files"]:
+        typer.echo(f"pending:  {info['pending_files']} files differ from HEAD: run `gitindex sync`")
+    typer.echo(f"store:    {info['store']} (collection {info['collection']})")
+    typer.echo(f"model:    {info['model']}")
+    last = info["last_run"]
+    if last:
+        outcome = f"failed: {last['error']}" if last["error"] else "ok"
+        typer.echo(f"last run: {last['label']} {outcome}")
+    for line in hook_lines(info.get("hooks")):
+        typer.echo(line)
+
+
+def hook_lines(info: Mapping[str, Any] | None) -> list[str]:
+    """Lines about hooks and background runs, as `gitindex status` shows them."""
+    if not info:
+        return []
+    from gitindex.hooks import describe
+
+    installed = info["installed"]
+    lines = [f"hooks:    {' '.join(installed) if installed else 'not installed'}"
+             + (f" ({'foreground' if info['foreground'] else 'background'})" if installed else "")]
+    if info["runner_pid"]:
+        lines.append(f"background: syncing (pid {info['runner_pid']}), {info['pending']} events waiting")
+    elif info["pending"]:
+        lines.append(f"background: {info['pending']} events waiting for a sync")
+    last = info["last_run"]
+    if last:
+        lines.append(f"last background run: {describe(last)}")
+        if not last.get("ok"):
+            lines.append(f"  the git command was not affected; details: `gitindex log`, {info['log']}")
+    return lines

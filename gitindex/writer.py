@@ -1,0 +1,101 @@
+"""What a batch holds, and how it is written: the store first, then the manifest.
+
+Order of writes, so that any interruption leaves a state the next run finishes: the manifest
+marks the batch's paths dirty; the store upserts the new points (acknowledged), then deletes
+the paths' other points; the manifest records the batch and clears its dirty marks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from gitindex.chunking import Chunk, language
+from gitindex.manifest import FileRecord, IndexedFile, Manifest
+from gitindex.paths import path_fields
+from gitindex.repo import Entry
+from gitindex.store import DENSE, PointData, VectorStore, point_id
+
+
+@dataclass
+class Update:
+    """A file's new content: its entry, its chunks, and what the manifest had for it."""
+
+    entry: Entry
+    chunks: list[Chunk]
+    old: IndexedFile | None
+    dirty: bool = False  # the store may hold points of this path that the manifest does not know
+
+
+@dataclass
+class Removal:
+    """A path whose points go: what the manifest had for it (None: only dirty)."""
+
+    path: str
+    old: IndexedFile | None
+
+
+@dataclass
+class Batch:
+    updates: list[Update]
+    removes: list[Removal]
+    vectors: dict[str, Any] = field(default_factory=dict)  # chunk hash -> vector, once resolved
+    embedded: int = 0  # how many of them the model made
+
+    @property
+    def paths(self) -> list[str]:
+        return [u.entry.path for u in self.updates] + [r.path for r in self.removes]
+
+    @property
+    def points(self) -> int:
+        return sum(len(u.chunks) for u in self.updates)
+
+
+def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker: str) -> dict[str, Any]:
+    """What a point carries besides its vectors (store.PAYLOAD_FIELDS)."""
+    return {
+        "path": entry.path, "blob": entry.oid, "hash": chunk.hash, "start_line": chunk.start,
+        "end_line": chunk.end, "language": language(entry.path), "text": chunk.text, "commit": commit,
+        "model": model, "chunker": chunker, **path_fields(entry.path),
+    }
+
+
+class BatchWriter:
+    """Writes batches whose vectors are resolved; adds the seconds spent to `clock`."""
+
+    def __init__(self, store: VectorStore, *, commit: str | None, model: str, chunker: str,
+                 clock: defaultdict[str, float]) -> None:
+        self.store = store
+        self.commit = commit
+        self.model = model
+        self.chunker = chunker
+        self.clock = clock
+
+    def write(self, batch: Batch, manifest: Manifest) -> None:
+        if not batch.updates and not batch.removes:
+            return
+        started = perf_counter()
+        paths = batch.paths
+        manifest.mark_dirty(paths)
+        points = [
+            PointData(point_id(u.entry.path, u.entry.oid, i), {DENSE: batch.vectors[c.hash]},
+                      payload(u.entry, c, self.commit, self.model, self.chunker))
+            for u in batch.updates for i, c in enumerate(u.chunks)
+        ]
+        self.clock["manifest"] += perf_counter() - started
+        started = perf_counter()
+        with self.store.session(write=True):
+            self.store.upsert(points)
+            for u in batch.updates:  # upsert first, then delete: a file is never absent
+                if u.old is not None or u.dirty:
+                    self.store.delete_path(u.entry.path, keep_blob=u.entry.oid)
+            for gone in batch.removes:
+                self.store.delete_path(gone.path)
+        self.clock["store"] += perf_counter() - started
+        started = perf_counter()
+        records = [FileRecord(u.entry.path, u.entry.oid, u.entry.mode, u.chunks) for u in batch.updates]
+        records += [FileRecord(r.path, None, 0, None) for r in batch.removes]
+        manifest.record(records, clear_dirty=paths)
+        self.clock["manifest"] += perf_counter() - started
