@@ -22,9 +22,9 @@ demo: install
 	$(VENV)/bin/gitindex sync .
 	$(VENV)/bin/gitindex search "file lock so that only one sync runs at a time" --limit 3
 
+# ruff and mypy, as .pre-commit-config.yaml runs them on each commit (`pre-commit install`).
 lint: install
-	$(VENV)/bin/ruff check gitindex tests benchmarks
-	$(VENV)/bin/mypy
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 fix: install
 	$(VENV)/bin/ruff check --fix gitindex tests benchmarks

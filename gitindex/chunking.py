@@ -131,23 +131,20 @@ def _emit(chunks: list[Chunk], lines: Sequence[str], start: int, end: int) -> No
     chunks.append(Chunk(start + 1, end, body, text_hash(body)))
 
 
-_LANGUAGES = {
-    "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript", "cjs": "javascript",
-    "jsx": "javascript", "ts": "typescript", "tsx": "typescript", "go": "go", "rs": "rust",
-    "java": "java", "kt": "kotlin", "scala": "scala", "c": "c", "h": "c", "cc": "cpp",
-    "cpp": "cpp", "hpp": "cpp", "cs": "csharp", "rb": "ruby", "php": "php", "swift": "swift",
-    "m": "objective-c", "sh": "shell", "bash": "shell", "zsh": "shell", "sql": "sql",
-    "html": "html", "css": "css", "scss": "css", "md": "markdown", "rst": "rst", "txt": "text",
-    "json": "json", "yaml": "yaml", "yml": "yaml", "toml": "toml", "xml": "xml", "lua": "lua",
-    "r": "r", "jl": "julia", "ex": "elixir", "exs": "elixir", "erl": "erlang", "hs": "haskell",
-    "ml": "ocaml", "dart": "dart", "vue": "vue", "svelte": "svelte", "tf": "terraform",
-}
-_FILENAMES = {"Makefile": "make", "Dockerfile": "docker", "CMakeLists.txt": "cmake"}
+# identify (pre-commit's file-type library) names languages by file name; these tags say
+# nothing about the language, and these names are folded into the one gitindex reports.
+_NOT_LANGUAGES = {"text", "plain-text", "header", "binary", "executable", "non-executable", "file"}
+_SAME_LANGUAGE = {"pyi": "python", "jsx": "javascript", "ts": "typescript", "tsx": "typescript",
+                  "c++": "cpp", "c#": "csharp", "bash": "shell", "zsh": "shell", "scss": "css",
+                  "makefile": "make", "dockerfile": "docker"}
 
 
 def language(path: str) -> str:
+    """The file's language by its name (`text` when it has none): python, javascript, cpp..."""
+    from identify.identify import tags_from_filename  # 10 ms: only when a file is indexed
+
     name = path.rsplit("/", 1)[-1]
-    if name in _FILENAMES:
-        return _FILENAMES[name]
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    return _LANGUAGES.get(ext, "text")
+    found = {_SAME_LANGUAGE.get(tag, tag) for tag in tags_from_filename(name)} - _NOT_LANGUAGES
+    if not found:
+        found = {_SAME_LANGUAGE.get(tag, tag) for tag in tags_from_filename(name.lower())} - _NOT_LANGUAGES
+    return min(found) if found else "text"  # .h is c and c++: the first name, for a stable answer

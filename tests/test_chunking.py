@@ -170,6 +170,9 @@ def test_language_by_extension_and_name() -> None:
     assert language("build/Makefile") == "make"
     assert language("LICENSE") == "text"
     assert language("archive.unknownext") == "text"
+    assert language("include/util.h") == "c" and language("util.hpp") == "cpp"  # .h is c and c++
+    assert language("stubs/os.pyi") == "python" and language("Dockerfile") == "docker"
+    assert language("CMakeLists.txt") == "cmake" and language("api.proto") == "proto"
 
 
 def test_token_counts_of_a_long_file_match_line_by_line(tokens: tuple[TokenCounter, int]) -> None:
