@@ -210,6 +210,31 @@ def test_not_a_repository(tmp_path: Path) -> None:
     assert "not inside a git repository" in cli("sync", str(tmp_path / "missing"), code=1).stderr
 
 
+def test_every_command_shares_one_error_boundary(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for args in (["log", str(plain)], ["hooks", "wait", str(plain)], ["hooks", "status", str(plain)],
+                 ["hooks", "install", str(plain)]):
+        result = cli(*args, code=1)
+        assert result.stderr.startswith("gitindex: error:") and "git repository" in result.stderr, args
+    assert "is not a directory" in cli("status", str(tmp_path / "missing"), code=1).stderr
+
+
+def test_a_bug_exits_3_with_its_traceback_in_a_log_not_on_screen(repo: GitRepo, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.commit({"a.py": "x = 1\n"})
+    cli("sync", str(repo.path), "--quiet")
+    import gitindex.status
+
+    def broken(ws: object) -> None:  # a stand-in for a bug: one cannot be caused for real
+        raise RuntimeError("a bug in status")
+
+    monkeypatch.setattr(gitindex.status, "status", broken)
+    result = cli("status", str(repo.path), code=3)
+    log = repo.path / ".git" / "gitindex" / "gitindex-error.log"
+    assert str(log) in result.stderr and "a bug in status" in log.read_text()
+    assert "Traceback" in log.read_text()
+
+
 def test_bad_ref_is_a_clear_error(repo: GitRepo) -> None:
     repo.commit({"a.py": "x = 1\n"})
     for command in ("sync", "verify"):
