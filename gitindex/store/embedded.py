@@ -91,13 +91,15 @@ def _floats(vector: Sequence[float]) -> list[float]:
 
 class EmbeddedStore:
     """A shard can be open in one process only (qdrant-edge-py 0.9: a second EdgeShard.load of
-    the same path fails on the WAL lock, and without the WAL it corrupts the first): every open, reads included, happens
-    under an inter-process lock. A reader opens and closes the shard per session. A writer keeps
-    it open (and the lock held) from one write session to the next, which saves a load, flush and
-    close per batch, until a reader waits (a fresh marker file): then, at the end of a session or
-    within _WATCH_EVERY between sessions, it flushes, closes and lets the reader in; close() ends
-    it. Updates are in the shard's WAL when update() returns, which survives the process being
-    killed (measured): a batch is safe to record in the manifest without a flush per batch."""
+    the same path fails on the WAL lock, and without the WAL it corrupts the first): every open,
+    reads included, happens under an inter-process lock (filelock). A reader opens and closes the
+    shard per session. A writer keeps it open (and the lock held) from one write session to the
+    next, which saves a load, flush and close per batch, until a reader waits (a fresh marker
+    file): then, at the end of a session or within _WATCH_EVERY between sessions, it flushes,
+    closes and lets the reader in; close() ends it. That hand-over to waiting readers is ours: no
+    lock library lets a holder see who waits. Updates are in the shard's WAL when update()
+    returns, which survives the process being killed (measured): a batch is safe to record in
+    the manifest without a flush per batch."""
 
     def __init__(self, path: Path, collection: str, lock_timeout: float) -> None:
         self.path = path
