@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import python_source
+from conftest import MODEL_CACHE, python_source
 
 from gitindex.embedding import ModelSpec, SentenceTransformerEmbedder, resolve_model
 from gitindex.errors import ModelError
@@ -37,12 +37,12 @@ def spec() -> ModelSpec:
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory, spec: ModelSpec) -> Path:
-    """Both backends exported once (through the child process, as in real use)."""
-    cache = tmp_path_factory.mktemp("onnx-cache")
+def onnx_cache(spec: ModelSpec) -> Path:
+    """Both backends exported once per session (through the child process, as in real use), into
+    the session's model cache that the other tests use too."""
     for backend in oe.BACKENDS:
-        oe.ensure_model(spec, backend, cache)
-    return cache
+        oe.ensure_model(spec, backend, MODEL_CACHE)
+    return MODEL_CACHE
 
 
 @pytest.fixture(scope="session")
