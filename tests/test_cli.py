@@ -17,6 +17,7 @@ from click.testing import Result
 from conftest import GitRepo, open_index
 from typer.testing import CliRunner
 
+from gitindex import memory
 from gitindex.cli import app
 from gitindex.errors import EXIT_LOCKED, EXIT_USAGE
 
@@ -30,6 +31,7 @@ SYNC_CHUNKS_KEYS = {"embedded", "reused", "deleted"}
 STATUS_KEYS = {"synced_commit", "head", "files", "points", "pending_files", "store", "collection", "model"}
 HIT_KEYS = {"path", "start_line", "end_line", "score", "text"}
 VERIFY_KEYS = {"stale", "missing", "duplicates", "ok"}
+ROOMY_MB = 64_000  # a memory limit no test process comes near
 
 RETRY = '''"""Uploads to the storage bucket."""
 
@@ -85,7 +87,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GitRepo,
     repo.commit({"src/retry.py": RETRY, "src/parse.py": PARSE, "docs/guide.md": GUIDE, ".env": "TOKEN=hunter2\n"})
     with pytest.MonkeyPatch.context() as mp:
         _clean_env(mp)
-        summary = as_json(cli("sync", str(repo.path), "--json"))
+        # A limit given, so that the summary does not depend on the memory free at the moment.
+        summary = as_json(cli("sync", str(repo.path), "--json", env={"GITINDEX_MEMORY_LIMIT_MB": str(ROOMY_MB)}))
         yield repo, summary
 
 
@@ -100,11 +103,16 @@ def test_sync_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     assert all(isinstance(out["files"][k], int) for k in SYNC_FILES_KEYS)
     assert isinstance(out["seconds"], float) and out["seconds"] > 0
     assert isinstance(out["peak_rss_mb"], float) and out["peak_rss_mb"] > 10
-    assert out["memory_limit_mb"] > out["peak_rss_mb"] and not out["notes"]  # the default: half of what is free
+    assert out["memory_limit_mb"] == ROOMY_MB > out["peak_rss_mb"] and not out["notes"]  # no memory notes under it
 
     again = as_json(cli("sync", str(repo.path), "--json"))
     assert again["files"]["unchanged"] == 3 and again["files"]["added"] == 0
     assert again["chunks"] == {"embedded": 0, "reused": 0, "deleted": 0}
+    # No limit given: a share of the memory available (its formula: test_memory.py), which is at
+    # most that share of all the memory there is.
+    total_mb = next(int(line.split()[1]) / 1024 for line in memory.MEMINFO.read_text().splitlines()
+                    if line.startswith("MemTotal:"))
+    assert 0 < again["memory_limit_mb"] <= total_mb * memory.DEFAULT_SHARE
 
 
 def test_status_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
