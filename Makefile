@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install test demo lint fix bench clean
+.PHONY: install test test-slow test-all demo lint fix bench clean
 
 # torch first, pinned: here it resolves to a local CPU wheel; unpinned, pip pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -15,8 +15,18 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The suite without the tests marked slow (pyproject's addopts leave them out): CI runs this; it
+# must stay under 10 minutes. Prints the 15 slowest tests, to see what is growing.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# Only the tests marked slow (a later -m overrides addopts'); none marked is not a failure.
+test-slow: install
+	$(PY) -m pytest -q -m slow --durations=15 || [ $$? -eq 5 ]
+
+# Everything, slow tests included.
+test-all: install
+	$(PY) -m pytest -q -m "slow or not slow" --durations=15
 
 demo: install
 	$(VENV)/bin/gitindex sync .

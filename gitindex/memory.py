@@ -22,6 +22,8 @@ MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks (the store floors i
 RELIEVE_EVERY = 10.0  # seconds between reliefs once at the floor and still above HIGH
 DEFAULT_SHARE = 0.5  # of the memory available when a run starts, when no limit is given
 _FALLBACK_MB = 4096  # when the available memory cannot be read (not Linux)
+MEMINFO = Path("/proc/meminfo")
+CGROUP = Path("/sys/fs/cgroup")  # cgroup v2: memory.max and memory.current
 
 
 def rss_mb() -> float:
@@ -39,31 +41,32 @@ def peak_rss_mb() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
 
 
-def available_mb() -> float | None:
+def available_mb(meminfo: Path = MEMINFO, cgroup: Path = CGROUP,
+                 read_rss: Callable[[], float] = rss_mb) -> float | None:
     """Memory this process could still take: the kernel's MemAvailable, or less when a cgroup
-    (a container, a CI runner) sets a lower limit. None when neither can be read."""
+    (a container, a CI runner) sets a lower limit. None when neither can be read. (The sources
+    are parameters so that tests can give fixed readings.)"""
     found: list[float] = []
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in meminfo.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) / 1024)
     except (OSError, ValueError, IndexError):
         pass
     try:
-        cgroup = Path("/sys/fs/cgroup")
         limit = (cgroup / "memory.max").read_text().strip()
         if limit != "max":
             used = int((cgroup / "memory.current").read_text())
-            found.append(max(0, int(limit) - used) / (1024 * 1024) + rss_mb())
+            found.append(max(0, int(limit) - used) / (1024 * 1024) + read_rss())
     except (OSError, ValueError):
         pass
     return min(found) if found else None
 
 
-def default_limit_mb() -> int:
+def default_limit_mb(available: Callable[[], float | None] = available_mb) -> int:
     """A safe share of the memory available now."""
-    available = available_mb()
-    return int(available * DEFAULT_SHARE) if available else _FALLBACK_MB
+    now = available()
+    return int(now * DEFAULT_SHARE) if now else _FALLBACK_MB
 
 
 def _glibc(function: str) -> Callable[..., int] | None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,19 @@ import gitindex
 from gitindex.api import Index
 from gitindex.embedding import DEFAULT_BACKEND, make_embedder, resolve_model
 from gitindex.sync import SyncResult
+
+# The ONNX export of the model goes to a cache of this test session, never the user's
+# (~/.cache/gitindex): set before anything runs, in the environment, so that the CLI (which reads
+# XDG_CACHE_HOME) and every subprocess (syncs started by git hooks included) use it too. The
+# export is built once per session; the directory is removed when the session ends.
+SESSION_CACHE = Path(tempfile.mkdtemp(prefix="gitindex-test-cache-"))
+os.environ["XDG_CACHE_HOME"] = str(SESSION_CACHE)
+MODEL_CACHE = SESSION_CACHE / "gitindex" / "onnx"  # where config.load puts model_cache from it
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
@@ -28,7 +43,7 @@ class CountingEmbedder:
     embed, so reuse can be asserted."""
 
     def __init__(self, backend: str = DEFAULT_BACKEND) -> None:
-        self.inner = make_embedder(resolve_model("all-MiniLM-L6-v2"), backend)
+        self.inner = make_embedder(resolve_model("all-MiniLM-L6-v2"), backend, cache_dir=MODEL_CACHE)
         self.model_id = self.inner.model_id
         self.texts: list[str] = []
         self.calls: list[int] = []  # texts per call: one call per batch with something new
@@ -97,8 +112,9 @@ def repo(tmp_path: Path) -> GitRepo:
 
 def open_index(path: Path, embedder: CountingEmbedder | None = None, **settings: Any) -> Index:
     """The library's index of a repository (or plain directory) at `path`, as gitindex.open
-    gives it; with `embedder`, the shared real model instead of loading another."""
-    return gitindex.open(path, plain=True, embedder=embedder, **settings)
+    gives it, with the session's model cache; with `embedder`, the shared real model instead of
+    loading another."""
+    return gitindex.open(path, plain=True, embedder=embedder, **{"model_cache": str(MODEL_CACHE), **settings})
 
 
 def run_sync(path: Path, embedder: CountingEmbedder, ref: str = "HEAD", **settings: Any) -> SyncResult:

@@ -3,6 +3,7 @@ repositories with the real model and the real embedded store (the CLI loads the 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -13,10 +14,12 @@ from typing import Any
 
 import filelock
 import pytest
+import typer
 from click.testing import Result
 from conftest import GitRepo, open_index
 from typer.testing import CliRunner
 
+from gitindex import memory
 from gitindex.cli import app
 from gitindex.errors import EXIT_LOCKED, EXIT_USAGE
 
@@ -30,6 +33,7 @@ SYNC_CHUNKS_KEYS = {"embedded", "reused", "deleted"}
 STATUS_KEYS = {"synced_commit", "head", "files", "points", "pending_files", "store", "collection", "model"}
 HIT_KEYS = {"path", "start_line", "end_line", "score", "text"}
 VERIFY_KEYS = {"stale", "missing", "duplicates", "ok"}
+ROOMY_MB = 64_000  # a memory limit no test process comes near
 
 RETRY = '''"""Uploads to the storage bucket."""
 
@@ -85,7 +89,8 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GitRepo,
     repo.commit({"src/retry.py": RETRY, "src/parse.py": PARSE, "docs/guide.md": GUIDE, ".env": "TOKEN=hunter2\n"})
     with pytest.MonkeyPatch.context() as mp:
         _clean_env(mp)
-        summary = as_json(cli("sync", str(repo.path), "--json"))
+        # A limit given, so that the summary does not depend on the memory free at the moment.
+        summary = as_json(cli("sync", str(repo.path), "--json", env={"GITINDEX_MEMORY_LIMIT_MB": str(ROOMY_MB)}))
         yield repo, summary
 
 
@@ -100,11 +105,16 @@ def test_sync_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     assert all(isinstance(out["files"][k], int) for k in SYNC_FILES_KEYS)
     assert isinstance(out["seconds"], float) and out["seconds"] > 0
     assert isinstance(out["peak_rss_mb"], float) and out["peak_rss_mb"] > 10
-    assert out["memory_limit_mb"] > out["peak_rss_mb"] and not out["notes"]  # the default: half of what is free
+    assert out["memory_limit_mb"] == ROOMY_MB > out["peak_rss_mb"] and not out["notes"]  # no memory notes under it
 
     again = as_json(cli("sync", str(repo.path), "--json"))
     assert again["files"]["unchanged"] == 3 and again["files"]["added"] == 0
     assert again["chunks"] == {"embedded": 0, "reused": 0, "deleted": 0}
+    # No limit given: a share of the memory available (its formula: test_memory.py), which is at
+    # most that share of all the memory there is.
+    total_mb = next(int(line.split()[1]) / 1024 for line in memory.MEMINFO.read_text().splitlines()
+                    if line.startswith("MemTotal:"))
+    assert 0 < again["memory_limit_mb"] <= total_mb * memory.DEFAULT_SHARE
 
 
 def test_status_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
@@ -372,10 +382,40 @@ def test_python_dash_m_help() -> None:
         assert command in out.stdout
 
 
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every command and group under `command` that a user can see, with its path of names.
+    (Duck-typed: typer's groups are click groups, or, in newer typer, groups of its own copy.)"""
+    if command.hidden:
+        return
+    yield path, command
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
 def test_every_command_has_help() -> None:
-    for command in ("sync", "index", "search", "status", "verify"):
-        text = cli(command, "--help").stdout
-        assert "--json" in text, command
+    """Walks the app's command tree, so a command added later (or moved into a group) is covered."""
+    tree = dict(_commands(typer.main.get_command(app)))
+    found = {" ".join(path) for path in tree}
+    # The walk reaches into groups: the commands of the README are all there.
+    assert {"sync", "index", "search", "status", "verify", "log", "hooks", "hooks install",
+            "hooks uninstall", "hooks status", "hooks log", "hooks wait"} <= found, found
+    assert "hooks run" not in found  # hidden: what the hook scripts call
+    for path, command in tree.items():
+        doc = inspect.getdoc(command.callback) if command.callback is not None else None
+        summary = (doc or command.help or "").strip().splitlines()
+        assert summary and command.help, f"{' '.join(path) or 'gitindex'}: no help text"
+        text = _words(cli(*path, "--help", env={"COLUMNS": "200"}).stdout)  # exit code 0, checked by cli()
+        assert _words(summary[0]) in text, (path, summary[0])
+        for param in command.params:
+            if getattr(param, "param_type_name", None) == "option" and not param.hidden:
+                assert max(param.opts, key=len) in text, (path, param.opts)
+        for name in getattr(command, "commands", None) or {}:
+            if (*path, name) in tree:
+                assert name in text, (path, name)  # a group lists what is under it
 
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
 
 from gitindex import memory
@@ -23,10 +25,58 @@ def test_resident_size_follows_real_allocations() -> None:
     assert memory.peak_rss_mb() >= grown - 1
 
 
-def test_the_default_limit_is_a_share_of_what_is_available() -> None:
+MEMINFO = """\
+MemTotal:       16303412 kB
+MemFree:         1203400 kB
+MemAvailable:    8388608 kB
+Buffers:          302044 kB
+"""  # as the kernel writes it; MemAvailable is 8192 MB
+
+
+def readings(tmp_path: Path, meminfo: str | None, cgroup: tuple[str, str] | None) -> tuple[Path, Path]:
+    """A /proc/meminfo and a cgroup v2 directory with fixed contents (None: not there)."""
+    info, group = tmp_path / "meminfo", tmp_path / "cgroup"
+    group.mkdir()
+    if meminfo is not None:
+        info.write_text(meminfo)
+    if cgroup is not None:
+        (group / "memory.max").write_text(cgroup[0] + "\n")
+        (group / "memory.current").write_text(cgroup[1] + "\n")
+    return info, group
+
+
+@pytest.mark.parametrize(("meminfo", "cgroup", "rss", "available"), [
+    (MEMINFO, None, 0.0, 8192.0),  # no cgroup: MemAvailable
+    (MEMINFO, ("max", str(900 << 20)), 0.0, 8192.0),  # a cgroup without a limit
+    # A cgroup limit of 2 GiB with 1.5 GiB used by the group: this process can take the other
+    # 512 MB on top of what it holds already (its resident size is part of the group's use).
+    (MEMINFO, (str(2 << 30), str(1536 << 20)), 100.0, 612.0),
+    (MEMINFO, (str(64 << 30), str(1 << 30)), 100.0, 8192.0),  # a limit above what the host has
+    (None, (str(2 << 30), str(3 << 30)), 100.0, 100.0),  # over its limit: only what it holds
+    ("MemTotal: 1 kB\n", None, 0.0, None),  # no MemAvailable line (kernels before 3.14)
+    (None, None, 0.0, None),  # neither (not Linux)
+])
+def test_available_memory_is_the_lowest_reading(tmp_path: Path, meminfo: str | None,
+                                                 cgroup: tuple[str, str] | None, rss: float,
+                                                 available: float | None) -> None:
+    info, group = readings(tmp_path, meminfo, cgroup)
+    assert memory.available_mb(info, group, read_rss=lambda: rss) == available
+
+
+def test_the_default_limit_is_a_share_of_what_is_available(tmp_path: Path) -> None:
+    info, group = readings(tmp_path, MEMINFO, None)
+    assert memory.default_limit_mb(lambda: memory.available_mb(info, group)) == 4096  # half of 8192
+    assert memory.default_limit_mb(lambda: 1001.0) == int(1001 * memory.DEFAULT_SHARE) == 500
+    assert memory.default_limit_mb(lambda: None) == 4096  # unreadable: a fixed fallback
+
+
+def test_the_default_readings_are_this_host_s() -> None:
+    # The defaults read the real /proc/meminfo (on Linux MemAvailable is always there) and cgroup.
+    total = next(int(line.split()[1]) / 1024 for line in memory.MEMINFO.read_text().splitlines()
+                 if line.startswith("MemTotal:"))
     available = memory.available_mb()
-    assert available is not None and available > 0  # Linux: /proc/meminfo
-    assert memory.default_limit_mb() == int(available * memory.DEFAULT_SHARE)
+    assert available is not None and 0 < available <= total
+    assert 0 < memory.default_limit_mb() <= total * memory.DEFAULT_SHARE
 
 
 def test_the_budget_halves_near_the_limit_and_grows_back_with_room() -> None:
@@ -109,8 +159,13 @@ with tempfile.NamedTemporaryFile(suffix=".xml") as out:
 
 
 def test_fewer_malloc_arenas_caps_glibc_at_two() -> None:
+    # In a fresh process whose environment sets no arena limit of its own (MALLOC_ARENA_MAX, or
+    # glibc.malloc.arena_max in GLIBC_TUNABLES), so that the default case is glibc's default.
+    env = {k: v for k, v in os.environ.items() if k not in {"MALLOC_ARENA_MAX", "GLIBC_TUNABLES"}}
+
     def heaps(mode: str) -> int:
-        done = subprocess.run([sys.executable, "-c", ARENAS_PROBE, mode], capture_output=True, text=True, check=True)
+        done = subprocess.run([sys.executable, "-c", ARENAS_PROBE, mode], capture_output=True, text=True,
+                              check=True, env=env)
         return int(done.stdout.strip())
 
     assert heaps("fewer") <= 2

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import python_source
+from conftest import MODEL_CACHE, python_source
 
 from gitindex.embedding import ModelSpec, SentenceTransformerEmbedder, resolve_model
 from gitindex.errors import ModelError
@@ -37,12 +38,12 @@ def spec() -> ModelSpec:
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory, spec: ModelSpec) -> Path:
-    """Both backends exported once (through the child process, as in real use)."""
-    cache = tmp_path_factory.mktemp("onnx-cache")
+def onnx_cache(spec: ModelSpec) -> Path:
+    """Both backends exported once per session (through the child process, as in real use), into
+    the session's model cache that the other tests use too."""
     for backend in oe.BACKENDS:
-        oe.ensure_model(spec, backend, cache)
-    return cache
+        oe.ensure_model(spec, backend, MODEL_CACHE)
+    return MODEL_CACHE
 
 
 @pytest.fixture(scope="session")
@@ -134,5 +135,33 @@ def test_missing_model_says_what_to_do(tmp_path: Path) -> None:
         oe.OnnxEmbedder(spec, "onnx", cache_dir=tmp_path).embed(["x"])
 
 
-def test_int8_support_is_known_here() -> None:
-    assert oe.int8_support() in {"vnni", "avx2", "arm", None}
+def _expected_int8_support() -> str | None:
+    """What this machine must give, derived here from its architecture and the CPU flags the
+    kernel lists on the `flags` lines of /proc/cpuinfo (x86: VNNI, or else AVX2, or nothing)."""
+    machine = platform.machine().lower()
+    if machine in {"arm64", "aarch64"}:
+        return "arm"  # NEON is part of every 64-bit ARM CPU
+    if machine not in {"x86_64", "amd64"}:
+        return None
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "avx2"  # not Linux: every x86-64 CPU onnxruntime supports has at least AVX2
+    flags: set[str] = set()
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            flags.update(value.split())
+    assert flags, "no CPU flags in /proc/cpuinfo"
+    if flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return "vnni"
+    return "avx2" if "avx2" in flags else None
+
+
+def test_int8_support_is_the_one_this_cpu_has() -> None:
+    expected = _expected_int8_support()
+    assert oe.int8_support() == expected
+    # ...and it picks the model variant: full-range int8 with VNNI or on ARM, 7-bit weights on
+    # AVX2 (16-bit sums that could saturate), fp32 where there is no int8 path.
+    variants = {"vnni": "int8", "arm": "int8", "avx2": "int8-reduced-range", None: "fp32"}
+    assert oe.variant("onnx-int8") == variants[expected] and oe.variant("onnx") == "fp32"

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import filelock
+import pytest
 from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+
+from gitindex.manifest import LAST_RUN
 
 FILES = 150  # enough that a sync on the fast backend is still running when we act on it
 
@@ -101,27 +105,67 @@ def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: Counti
     assert ix.verify().ok
 
 
+# A sync in its own process, as `gitindex sync` runs it, with a progress reporter (the library's
+# Progress interface) that holds the writing thread at a batch boundary until the test says go:
+# the sync is then provably still running, holding its lock, while the test reads.
+PAUSED_SYNC = """
+import json, os, sys
+import gitindex
+
+class PauseAfterTwoBatches:
+    written = 0
+    def start(self, total_files):
+        pass
+    def advance(self, files, chunks):
+        if chunks:  # the writing thread, once a batch is in the store and the manifest
+            self.written += 1
+            if self.written == 2:
+                print("paused", flush=True)
+                sys.stdin.readline()
+
+with gitindex.open(".", env=os.environ, batch_size=4) as index:
+    result = index.sync(progress=PauseAfterTwoBatches())
+print(json.dumps(result.to_json()))
+"""
+
+
 def test_status_and_search_answer_during_a_long_sync(repo: GitRepo, embedder: CountingEmbedder) -> None:
-    repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(FILES)})
-    manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"
-    proc = _gitindex("sync", "--batch-size", "4", "--quiet", cwd=repo.path)
+    repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(20)})
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_SYNC], cwd=repo.path, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for_files(proc, manifest, 2)
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "paused\n", proc.communicate()  # two batches are in
         ix = open_index(repo.path, embedder)
-        embedder.embed(["load the model before timing"])
-        started = time.monotonic()
-        info = ix.status()
-        took_status = time.monotonic() - started
-        hits = ix.search("handle m3 case 1", limit=3)
-        took_search = time.monotonic() - started - took_status
-        # A batch write takes well under a second; a reader waits for at most about one.
-        assert took_status < 10 and took_search < 10, (took_status, took_search)
-        assert proc.poll() is None, "the sync was still running while we read"
-        assert info["points"] > 0 and hits
-        ix.close()
+        try:
+            info = ix.status()
+            hits = ix.search("handle m1 case 1", limit=3)
+            indexed = {f.path for f in ix.workspace.manifest.files()}
+            read_at = time.time()
+            # Both answered while the sync still ran: it holds the sync lock, has not recorded a
+            # finished run, and its process is waiting for us.
+            with pytest.raises(filelock.Timeout):
+                filelock.FileLock(str(ix.workspace.sync_lock_path)).acquire(timeout=0)
+            assert ix.workspace.manifest.get(LAST_RUN) is None and proc.poll() is None
+        finally:
+            ix.close()
+        assert info["points"] > 0 and info["synced_commit"] is None and 0 < info["files"] < 20, info
+        assert hits and {h.path for h in hits} <= indexed
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=300)
     finally:
-        proc.wait(timeout=300)
-    assert proc.returncode == 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert json.loads(out)["complete"]
+    ix = open_index(repo.path)
+    try:
+        assert json.loads(ix.workspace.manifest.get(LAST_RUN) or "{}")["finished_at"] > read_at
+        assert ix.verify().ok
+    finally:
+        ix.close()
 
 
 def test_search_runs_without_torch(repo: GitRepo, embedder: CountingEmbedder) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def unit(seed: int) -> list[float]:
 
 
 def point(path: str, blob: str, index: int, seed: int | None = None) -> PointData:
-    seed = hash((path, blob, index)) % 10_000 if seed is None else seed
+    # crc32, not hash(): str hashes differ from process to process (PYTHONHASHSEED).
+    seed = zlib.crc32(f"{path}\0{blob}\0{index}".encode()) % 10_000 if seed is None else seed
     return PointData(point_id(path, blob, index), {DENSE: unit(seed)}, {
         "path": path, "blob": blob, "hash": f"h-{seed}", "start_line": index * 10 + 1,
         "end_line": index * 10 + 9, "language": "python", "text": f"text of {path} chunk {index}",
