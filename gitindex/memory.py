@@ -14,52 +14,66 @@ import resource
 import sys
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 HIGH = 0.85  # above this share of the limit: halve the batch size and the store's buffer
 LOW = 0.6  # below it: double them back, up to the configured size
 MIN_SCALE = 1 / 16  # 256-chunk batches go down to 16 chunks (the store floors its segments at 1/4)
 RELIEVE_EVERY = 10.0  # seconds between reliefs once at the floor and still above HIGH
 DEFAULT_SHARE = 0.5  # of the memory available when a run starts, when no limit is given
-_FALLBACK_MB = 4096  # when the available memory cannot be read (not Linux)
-MEMINFO = Path("/proc/meminfo")
+_FALLBACK_MB = 4096  # when the available memory cannot be read
+_MB = 1024 * 1024
 CGROUP = Path("/sys/fs/cgroup")  # cgroup v2: memory.max and memory.current
 
 
+@cache
+def _process() -> Any:
+    import psutil  # 10-15 ms: imported by the first run that needs it
+
+    return psutil.Process()
+
+
 def rss_mb() -> float:
-    """The process's resident size now (Linux); elsewhere the peak, an upper bound."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            pages = int(f.read().split()[1])
-        return pages * resource.getpagesize() / (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        return peak_rss_mb()
+    """The process's resident size now (psutil)."""
+    return float(_process().memory_info().rss) / _MB
 
 
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    return rss / _MB if sys.platform == "darwin" else rss / 1024
 
 
-def available_mb(meminfo: Path = MEMINFO, cgroup: Path = CGROUP,
-                 read_rss: Callable[[], float] = rss_mb) -> float | None:
-    """Memory this process could still take: the kernel's MemAvailable, or less when a cgroup
-    (a container, a CI runner) sets a lower limit. None when neither can be read. (The sources
-    are parameters so that tests can give fixed readings.)"""
-    found: list[float] = []
+def host_available_mb() -> float | None:
+    """What the system could still give (psutil: the kernel's MemAvailable on Linux)."""
+    import psutil
+
     try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                found.append(int(line.split()[1]) / 1024)
-    except (OSError, ValueError, IndexError):
-        pass
+        return float(psutil.virtual_memory().available) / _MB
+    except (OSError, RuntimeError):
+        return None
+
+
+def cgroup_available_mb(cgroup: Path = CGROUP, read_rss: Callable[[], float] = rss_mb) -> float | None:
+    """What a cgroup v2 limit (a container, a CI runner) leaves this process, on top of what it
+    holds: psutil does not read cgroup limits, so this part is ours. None without a limit."""
     try:
         limit = (cgroup / "memory.max").read_text().strip()
-        if limit != "max":
-            used = int((cgroup / "memory.current").read_text())
-            found.append(max(0, int(limit) - used) / (1024 * 1024) + read_rss())
+        if limit == "max":
+            return None
+        used = int((cgroup / "memory.current").read_text())
+        return max(0, int(limit) - used) / _MB + read_rss()
     except (OSError, ValueError):
-        pass
+        return None
+
+
+def available_mb(host: Callable[[], float | None] = host_available_mb,
+                 cgroup: Callable[[], float | None] = cgroup_available_mb) -> float | None:
+    """Memory this process could still take: the system's available memory, or less when a
+    cgroup sets a lower limit. None when neither can be read. (The readings are parameters so
+    that tests can give fixed ones.)"""
+    found = [x for x in (host(), cgroup()) if x is not None]
     return min(found) if found else None
 
 

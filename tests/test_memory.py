@@ -25,58 +25,56 @@ def test_resident_size_follows_real_allocations() -> None:
     assert memory.peak_rss_mb() >= grown - 1
 
 
-MEMINFO = """\
-MemTotal:       16303412 kB
-MemFree:         1203400 kB
-MemAvailable:    8388608 kB
-Buffers:          302044 kB
-"""  # as the kernel writes it; MemAvailable is 8192 MB
-
-
-def readings(tmp_path: Path, meminfo: str | None, cgroup: tuple[str, str] | None) -> tuple[Path, Path]:
-    """A /proc/meminfo and a cgroup v2 directory with fixed contents (None: not there)."""
-    info, group = tmp_path / "meminfo", tmp_path / "cgroup"
+def cgroup_dir(tmp_path: Path, limit: str, current: str) -> Path:
+    """A cgroup v2 directory with fixed readings."""
+    group = tmp_path / "cgroup"
     group.mkdir()
-    if meminfo is not None:
-        info.write_text(meminfo)
-    if cgroup is not None:
-        (group / "memory.max").write_text(cgroup[0] + "\n")
-        (group / "memory.current").write_text(cgroup[1] + "\n")
-    return info, group
+    (group / "memory.max").write_text(limit + "\n")
+    (group / "memory.current").write_text(current + "\n")
+    return group
 
 
-@pytest.mark.parametrize(("meminfo", "cgroup", "rss", "available"), [
-    (MEMINFO, None, 0.0, 8192.0),  # no cgroup: MemAvailable
-    (MEMINFO, ("max", str(900 << 20)), 0.0, 8192.0),  # a cgroup without a limit
-    # A cgroup limit of 2 GiB with 1.5 GiB used by the group: this process can take the other
-    # 512 MB on top of what it holds already (its resident size is part of the group's use).
-    (MEMINFO, (str(2 << 30), str(1536 << 20)), 100.0, 612.0),
-    (MEMINFO, (str(64 << 30), str(1 << 30)), 100.0, 8192.0),  # a limit above what the host has
-    (None, (str(2 << 30), str(3 << 30)), 100.0, 100.0),  # over its limit: only what it holds
-    ("MemTotal: 1 kB\n", None, 0.0, None),  # no MemAvailable line (kernels before 3.14)
-    (None, None, 0.0, None),  # neither (not Linux)
+@pytest.mark.parametrize(("limit", "current", "rss", "available"), [
+    ("max", str(900 << 20), 100.0, None),  # a cgroup without a limit
+    # A limit of 2 GiB with 1.5 GiB used by the group: this process can take the other 512 MB
+    # on top of what it holds already (its resident size is part of the group's use).
+    (str(2 << 30), str(1536 << 20), 100.0, 612.0),
+    (str(2 << 30), str(3 << 30), 100.0, 100.0),  # over its limit: only what it holds
+    ("garbled", "0", 100.0, None),
 ])
-def test_available_memory_is_the_lowest_reading(tmp_path: Path, meminfo: str | None,
-                                                 cgroup: tuple[str, str] | None, rss: float,
+def test_a_cgroup_limit_leaves_what_the_group_has_not_used(tmp_path: Path, limit: str, current: str,
+                                                            rss: float, available: float | None) -> None:
+    group = cgroup_dir(tmp_path, limit, current)
+    assert memory.cgroup_available_mb(group, read_rss=lambda: rss) == available
+    assert memory.cgroup_available_mb(tmp_path / "no-cgroup") is None
+
+
+@pytest.mark.parametrize(("host", "cgroup", "available"), [
+    (8192.0, None, 8192.0),  # no cgroup limit: what the system has
+    (8192.0, 612.0, 612.0),  # a container's limit below it
+    (8192.0, 65536.0, 8192.0),  # a limit above what the host has
+    (None, 100.0, 100.0),
+    (None, None, None),  # nothing readable
+])
+def test_available_memory_is_the_lowest_reading(host: float | None, cgroup: float | None,
                                                  available: float | None) -> None:
-    info, group = readings(tmp_path, meminfo, cgroup)
-    assert memory.available_mb(info, group, read_rss=lambda: rss) == available
+    assert memory.available_mb(lambda: host, lambda: cgroup) == available
 
 
-def test_the_default_limit_is_a_share_of_what_is_available(tmp_path: Path) -> None:
-    info, group = readings(tmp_path, MEMINFO, None)
-    assert memory.default_limit_mb(lambda: memory.available_mb(info, group)) == 4096  # half of 8192
+def test_the_default_limit_is_a_share_of_what_is_available() -> None:
+    assert memory.default_limit_mb(lambda: 8192.0) == 4096
     assert memory.default_limit_mb(lambda: 1001.0) == int(1001 * memory.DEFAULT_SHARE) == 500
     assert memory.default_limit_mb(lambda: None) == 4096  # unreadable: a fixed fallback
 
 
 def test_the_default_readings_are_this_host_s() -> None:
-    # The defaults read the real /proc/meminfo (on Linux MemAvailable is always there) and cgroup.
-    total = next(int(line.split()[1]) / 1024 for line in memory.MEMINFO.read_text().splitlines()
+    total = next(int(line.split()[1]) / 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                  if line.startswith("MemTotal:"))
     available = memory.available_mb()
     assert available is not None and 0 < available <= total
     assert 0 < memory.default_limit_mb() <= total * memory.DEFAULT_SHARE
+    statm = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+    assert abs(memory.rss_mb() - statm) < 20  # psutil reads what the kernel says
 
 
 def test_the_budget_halves_near_the_limit_and_grows_back_with_room() -> None:
