@@ -24,17 +24,18 @@ if TYPE_CHECKING:
 
 
 def open(path: str | Path = ".", *, plain: bool = False, env: Mapping[str, str] | None = None,
-         embedder: Embedder | None = None, **settings: Any) -> Index:
+         embedder: Embedder | None = None, origin: str = "settings", **settings: Any) -> Index:
     """The index of the git repository around `path`; with `plain`, a directory that is not in
     a repository is indexed as it is on disk (its index lives in PATH/.gitindex/).
 
     `settings` are Config fields (batch_size=64, qdrant_url=..., collection=...); they override
     the repository's `[tool.gitindex]` / `.gitindex.toml`, which override the defaults. `env`
     adds GITINDEX_* and QDRANT_* variables between the two (the CLI passes os.environ).
-    `embedder` replaces the configured model (one already loaded, or a test's).
+    `embedder` replaces the configured model (one already loaded, or a test's). `origin` names
+    where `settings` came from in error messages (the CLI: "command line").
     """
     repo, root = locate(Path(path).resolve(), allow_plain=plain)
-    config = load(root, env or {}, settings)
+    config = load(root, env or {}, settings, origin)
     return Index(Workspace(repo, root, config, embedder))
 
 

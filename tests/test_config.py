@@ -158,3 +158,34 @@ def test_invalid_toml_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid TOML") as info:
         load(tmp_path, {}, NO_FLAGS)
     assert info.value.exit_code == EXIT_USAGE
+
+
+@pytest.mark.parametrize("head", ["tool = 5", 'tool = "gitindex"', "tool.gitindex = 5", 'tool.gitindex = "x"'])
+def test_a_scalar_where_a_table_belongs_is_a_usage_error(tmp_path: Path, head: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'{head}\n[project]\nname = "demo"\n')
+    with pytest.raises(ConfigError, match="must be a table") as info:
+        load(tmp_path, {}, NO_FLAGS)
+    assert info.value.exit_code == EXIT_USAGE
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / ".gitindex.toml").write_text('tool = "gitindex"\n')
+    with pytest.raises(ConfigError, match="must be a table"):
+        load(tmp_path, {}, NO_FLAGS)
+
+
+def test_nan_is_not_a_timeout(tmp_path: Path) -> None:
+    (tmp_path / ".gitindex.toml").write_text("lock-timeout = nan\n")
+    with pytest.raises(ConfigError, match="lock_timeout"):
+        load(tmp_path, {}, NO_FLAGS)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(" YES ", True), ("off", False), ("0", False), ("On", True)])
+def test_switches_from_the_environment(tmp_path: Path, value: str, expected: bool) -> None:
+    assert load(tmp_path, {"GITINDEX_DEFAULT_EXCLUDES": value}, NO_FLAGS).default_excludes is expected
+
+
+def test_a_choice_is_checked_after_its_type(tmp_path: Path) -> None:
+    (tmp_path / ".gitindex.toml").write_text("backend = 5\n")
+    with pytest.raises(ConfigError, match="expected a string"):
+        load(tmp_path, {}, NO_FLAGS)
+    with pytest.raises(ConfigError, match="choose one of torch, onnx, onnx-int8"):
+        load(None, {"GITINDEX_BACKEND": "cuda"}, NO_FLAGS)

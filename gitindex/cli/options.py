@@ -46,6 +46,6 @@ def open_index(path: Path, *, plain: bool = False, **flags: Any) -> Index:
 
     limit_pack_windows()  # this process is the CLI's own
     given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}
-    index = open_library_index(path, plain=plain, env=os.environ, **given)
+    index = open_library_index(path, plain=plain, env=os.environ, origin="command line", **given)
     opened.append(index.workspace.data_dir)
     return index
