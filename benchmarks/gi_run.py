@@ -120,17 +120,17 @@ class _TimedContext:
 
 
 def _instrument(phases: Phases) -> None:
+    import gitindex.apply
     import gitindex.cache
     import gitindex.embedding
     import gitindex.manifest
     import gitindex.repo
     import gitindex.source
     import gitindex.store.embedded
-    import gitindex.sync
 
     phases.wrap_all(gitindex.repo.Repo, "git")
     phases.wrap(gitindex.repo.Repo, "read", "read+chunk")
-    phases.wrap(gitindex.sync, "examine", "read+chunk")
+    phases.wrap(gitindex.apply, "examine", "read+chunk")
     phases.wrap(gitindex.source.DirectorySource, "read", "read+chunk", context=True)
     phases.wrap(gitindex.store.embedded.EmbeddedStore, "session", "store", context=True)
     phases.wrap_all(gitindex.store.embedded.EmbeddedStore, "store")
