@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,8 +157,16 @@ def _from_files(root: Path) -> dict[str, Any]:
         if not path.is_file():
             continue
         try:
-            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        if name == "pyproject.toml" and "gitindex" not in text:
+            continue  # another tool's file: not even parsed (tomllib costs every command 8 ms)
+        import tomllib
+
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         tool = data.get("tool")
         if tool is not None and not isinstance(tool, dict):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,13 +124,42 @@ class SentenceTransformerEmbedder:
 DEFAULT_BACKEND = "onnx-int8"  # fastest with mean cosine >= 0.98 to torch (README: Performance)
 
 
+def int8_support() -> str | None:
+    """How this CPU runs int8 matrix products: 'vnni', 'avx2', 'arm', or None (no int8 path).
+
+    Without VNNI, x86 multiplies u8 x s8 with 16-bit intermediate sums that can saturate, so the
+    weights are quantized with reduce_range (7 bits) there, as onnxruntime's docs advise.
+    """
+    machine = platform.machine().lower()
+    if machine in {"arm64", "aarch64"}:
+        return "arm"
+    if machine not in {"x86_64", "amd64"}:
+        return None
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:  # not Linux: every x86-64 CPU onnxruntime supports has at least AVX2
+        return "avx2"
+    words = set(re.findall(r"\b\w+\b", flags))
+    if words & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return "vnni"
+    return "avx2" if "avx2" in words else None
+
+
+def variant(backend: str) -> str:
+    """The cache sub-directory of a backend on this CPU."""
+    if backend == "onnx":
+        return "fp32"
+    support = int8_support()
+    if support is None:
+        return "fp32"
+    return "int8" if support in {"vnni", "arm"} else "int8-reduced-range"
+
+
 def model_key(spec: ModelSpec, backend: str, device: str | None = None) -> str:
     """What vectors are keyed by (manifest, cache, payload): the model, plus the int8 variant
     when it runs, since its vectors differ slightly (cosine ~0.99) from torch's and fp32's."""
     if _uses_torch(backend, device):
         return spec.model_id
-    from gitindex.onnx_embedder import variant
-
     kind = variant(backend)
     return spec.model_id if kind == "fp32" else f"{spec.model_id}#{kind}"
 

@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitindex.embedding import ModelSpec
+from gitindex.embedding import ModelSpec, variant
 from gitindex.errors import ModelError
 
 if TYPE_CHECKING:
@@ -80,37 +79,6 @@ def model_cache_dir(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
     """<cache>/<model-id>-<short hash of the model dir's config>."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", spec.model_id).strip("-.") or "model"
     return (cache_dir or default_cache_dir()) / f"{slug}-{config_hash(_local_dir(spec))}"
-
-
-def int8_support() -> str | None:
-    """How this CPU runs int8 matrix products: 'vnni', 'avx2', 'arm', or None (no int8 path).
-
-    Without VNNI, x86 multiplies u8 x s8 with 16-bit intermediate sums that can saturate, so the
-    weights are quantized with reduce_range (7 bits) there, as onnxruntime's docs advise.
-    """
-    machine = platform.machine().lower()
-    if machine in {"arm64", "aarch64"}:
-        return "arm"
-    if machine not in {"x86_64", "amd64"}:
-        return None
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:  # not Linux: every x86-64 CPU onnxruntime supports has at least AVX2
-        return "avx2"
-    words = set(re.findall(r"\b\w+\b", flags))
-    if words & {"avx512_vnni", "avx_vnni", "amx_int8"}:
-        return "vnni"
-    return "avx2" if "avx2" in words else None
-
-
-def variant(backend: str) -> str:
-    """The cache sub-directory of a backend on this CPU."""
-    if backend == "onnx":
-        return "fp32"
-    support = int8_support()
-    if support is None:
-        return "fp32"
-    return "int8" if support in {"vnni", "arm"} else "int8-reduced-range"
 
 
 def ensure_model(spec: ModelSpec, backend: str = "onnx-int8", cache_dir: Path | None = None,

@@ -6,11 +6,15 @@ import math
 import mmap
 import re
 from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-import pathspec
 import xxhash
 
 from gitindex.config import Config
+
+if TYPE_CHECKING:
+    import pathspec
 
 SELECTION_VERSION = "2"
 
@@ -47,6 +51,8 @@ def _at_least(pattern: re.Pattern[bytes], data: bytes | mmap.mmap, count: int) -
 
 
 def _spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec | None:
+    import pathspec  # 10-20 ms: only when a file is judged, never on a no-op sync
+
     return pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
 
 
@@ -54,17 +60,25 @@ class Selector:
     """Decides, for one file, whether it is indexed; returns the reason when it is not."""
 
     def __init__(self, config: Config) -> None:
+        self.config = config
         self.max_file_size = config.max_file_size
-        self._include = _spec(config.include)
-        self._exclude = _spec(config.exclude)
-        self._defaults = (
-            [("lockfile", _spec(LOCKFILES)), ("minified", _spec(MINIFIED)), ("secret", _spec(SECRETS))]
-            if config.default_excludes
-            else []
-        )
         settings = (SELECTION_VERSION, config.include, config.exclude, config.default_excludes,
                     config.max_file_size)
         self.fingerprint = xxhash.xxh3_64_hexdigest(repr(settings).encode())
+
+    @cached_property
+    def _include(self) -> pathspec.GitIgnoreSpec | None:
+        return _spec(self.config.include)
+
+    @cached_property
+    def _exclude(self) -> pathspec.GitIgnoreSpec | None:
+        return _spec(self.config.exclude)
+
+    @cached_property
+    def _defaults(self) -> list[tuple[str, pathspec.GitIgnoreSpec | None]]:
+        if not self.config.default_excludes:
+            return []
+        return [("lockfile", _spec(LOCKFILES)), ("minified", _spec(MINIFIED)), ("secret", _spec(SECRETS))]
 
     def by_path(self, path: str) -> str | None:
         if self._include is not None and not self._include.match_file(path):

@@ -28,7 +28,7 @@ from gitindex.manifest import (
     STORE,
     FileRecord,
 )
-from gitindex.memory import default_limit_mb, peak_rss_mb
+from gitindex.memory import peak_rss_mb
 from gitindex.plan import Step, plan
 from gitindex.repo import Target
 from gitindex.store import LAYOUT as STORE_LAYOUT
@@ -53,7 +53,7 @@ class SyncResult:
     deleted_chunks: int = 0
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
-    memory_limit_mb: float = 0.0
+    memory_limit_mb: float | None = None  # the limit batches adapted to; None: nothing was applied
     notes: list[str] = field(default_factory=list)
     # Seconds spent per phase: git, read_chunk (main thread), lookup, embed (embedding thread),
     # store, manifest (writing thread). The threads overlap, so they can add up to more than wall.
@@ -72,7 +72,7 @@ class SyncResult:
             "chunks": {"embedded": self.embedded, "reused": self.reused, "deleted": self.deleted_chunks},
             "seconds": round(self.seconds, 3),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
-            "memory_limit_mb": round(self.memory_limit_mb),
+            "memory_limit_mb": None if self.memory_limit_mb is None else round(self.memory_limit_mb),
             "phases": {k: round(v, 3) for k, v in sorted(self.phases.items())},
             "notes": self.notes,
         }
@@ -113,9 +113,9 @@ def sync(
             ws.store.close()
             result.seconds = time.monotonic() - started
             result.peak_rss_mb = peak_rss_mb()
-            if not result.memory_limit_mb:  # nothing was applied: say what the limit would be
-                result.memory_limit_mb = ws.config.memory_limit_mb or default_limit_mb()
-            if result.peak_rss_mb > result.memory_limit_mb:
+            if result.memory_limit_mb is None:  # nothing applied (a no-op reads no memory figures)
+                result.memory_limit_mb = ws.config.memory_limit_mb
+            elif result.peak_rss_mb > result.memory_limit_mb:
                 result.notes.append(
                     f"peak RSS {result.peak_rss_mb:.0f} MB went over the memory limit of "
                     f"{result.memory_limit_mb:.0f} MB: the model, its runtime and the store need that "

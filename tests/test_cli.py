@@ -110,11 +110,18 @@ def test_sync_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:
     again = as_json(cli("sync", str(repo.path), "--json"))
     assert again["files"]["unchanged"] == 3 and again["files"]["added"] == 0
     assert again["chunks"] == {"embedded": 0, "reused": 0, "deleted": 0}
-    # No limit given: a share of the memory available (its formula: test_memory.py), which is at
-    # most that share of all the memory there is.
+    assert again["memory_limit_mb"] is None  # nothing applied: no memory figures read (start-up)
+    assert as_json(cli("sync", str(repo.path), "--json", "--memory-limit", "3000"))["memory_limit_mb"] == 3000
+
+
+def test_without_a_limit_a_sync_keeps_under_a_share_of_the_memory_available(repo: GitRepo) -> None:
+    repo.commit({"a.py": PARSE})
+    out = as_json(cli("sync", str(repo.path), "--json"))
+    # A share of the memory available (its formula: test_memory.py), which is at most that share
+    # of all the memory there is.
     total_mb = next(int(line.split()[1]) / 1024 for line in Path("/proc/meminfo").read_text().splitlines()
                     if line.startswith("MemTotal:"))
-    assert 0 < again["memory_limit_mb"] <= total_mb * memory.DEFAULT_SHARE
+    assert out["files"]["added"] == 1 and 0 < out["memory_limit_mb"] <= total_mb * memory.DEFAULT_SHARE
 
 
 def test_status_json_contract(indexed: tuple[GitRepo, dict[str, Any]]) -> None:

@@ -160,7 +160,7 @@ def test_invalid_toml_is_a_usage_error(tmp_path: Path) -> None:
     assert info.value.exit_code == EXIT_USAGE
 
 
-@pytest.mark.parametrize("head", ["tool = 5", 'tool = "gitindex"', "tool.gitindex = 5", 'tool.gitindex = "x"'])
+@pytest.mark.parametrize("head", ['tool = "gitindex"', "tool.gitindex = 5", 'tool.gitindex = "x"'])
 def test_a_scalar_where_a_table_belongs_is_a_usage_error(tmp_path: Path, head: str) -> None:
     (tmp_path / "pyproject.toml").write_text(f'{head}\n[project]\nname = "demo"\n')
     with pytest.raises(ConfigError, match="must be a table") as info:
@@ -170,6 +170,11 @@ def test_a_scalar_where_a_table_belongs_is_a_usage_error(tmp_path: Path, head: s
     (tmp_path / ".gitindex.toml").write_text('tool = "gitindex"\n')
     with pytest.raises(ConfigError, match="must be a table"):
         load(tmp_path, {}, NO_FLAGS)
+
+
+def test_a_pyproject_that_does_not_mention_gitindex_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("tool = 5\n[broken\n")  # not ours, and not even TOML
+    assert load(tmp_path, {}, NO_FLAGS) == Config()
 
 
 def test_nan_is_not_a_timeout(tmp_path: Path) -> None:

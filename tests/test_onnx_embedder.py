@@ -17,6 +17,7 @@ from gitindex.errors import ModelError
 
 pytest.importorskip("onnxruntime")
 
+from gitindex import embedding
 from gitindex import onnx_embedder as oe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,8 +161,8 @@ def _expected_int8_support() -> str | None:
 
 def test_int8_support_is_the_one_this_cpu_has() -> None:
     expected = _expected_int8_support()
-    assert oe.int8_support() == expected
+    assert embedding.int8_support() == expected
     # ...and it picks the model variant: full-range int8 with VNNI or on ARM, 7-bit weights on
     # AVX2 (16-bit sums that could saturate), fp32 where there is no int8 path.
     variants = {"vnni": "int8", "arm": "int8", "avx2": "int8-reduced-range", None: "fp32"}
-    assert oe.variant("onnx-int8") == variants[expected] and oe.variant("onnx") == "fp32"
+    assert embedding.variant("onnx-int8") == variants[expected] and embedding.variant("onnx") == "fp32"
