@@ -158,8 +158,13 @@ def markdown(r: dict[str, Any]) -> str:
                           f"{_f(_med(pn['noop'], 'peak_rss_mb'), 0)} MB, "
                           f"{pn['noop'][0]['output']['embedded']} embedded: **{pw / gw:.0f}x** gitindex's time."]
 
+    if r.get("startup"):
+        from benchmarks.startup import markdown as startup_table
+
+        lines += ["", "## Start-up: each command in a new process, ratio to `python -c \"import pygit2, typer, "
+                  "sqlite3\"` (interleaved rounds, medians)", "", startup_table(r["startup"])]
     if r.get("targets"):
-        lines += ["", "## Issue 5 targets", ""]
+        lines += ["", "## Targets", ""]
         lines += _table(["target", "measured", "goal", "met"],
                         [[x["target"], str(x["measured"]), x["goal"],
                           {True: "yes", False: "**no**", None: "-"}[x["met"]]] for x in r["targets"]])

@@ -29,7 +29,7 @@ from benchmarks import corpus
 from benchmarks.measure import Measured, measure
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees")
+SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees", "startup")
 QUERIES = ("parse an HTTP date header", "where are cookies serialized", "route a URL to an endpoint")
 EDIT = '\n\ndef bench_edit_{n}(value):\n    """Benchmark edit {n}: return the value doubled."""\n    return value * 2 + {n}\n'
 PEER_BEST_BATCH = 1_000_000  # one batch holds the whole corpus
@@ -228,6 +228,12 @@ class Bench:
         log(f"gitindex backend: {self.backend}")
         if self.want("first", "replay", "noop", "edit", "search"):
             self.history(history, versions)
+        if self.want("startup"):
+            from benchmarks import startup
+
+            log("start-up: the CLI's hot commands next to the import floor, on a 60-file repository")
+            self.results["startup"] = startup.run([("60 files", startup.small_repository(self.work))],
+                                                  self.args.startup_rounds)
         if self.want("trees"):
             self.trees()
         self.results["targets"] = targets(self.results)
@@ -400,6 +406,12 @@ class Bench:
                                              for _ in range(self.args.reps)]
                 if not self.args.no_peer and self.args.peer_tree:
                     t["runs"][str(n)]["peer_noop"] = self._peer_tree_noop(repo)
+            if n == 10_000 and self.want("startup") and run["finished"]:
+                from benchmarks import startup
+
+                log(f"start-up on the {n}-file tree")
+                self.results.setdefault("startup", []).extend(
+                    startup.run([(f"{n} files", repo)], self.args.startup_rounds))
             shutil.rmtree(repo / ".git" / "gitindex", ignore_errors=True)  # the index takes disk space
             if limit > 0:
                 t["memory_limit_mb"] = limit
@@ -472,6 +484,11 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, value: Any, goal: str, met: bool | None) -> None:
         out.append({"target": name, "measured": value, "goal": goal, "met": met})
 
+    for run in r.get("startup", []):
+        for name, c in run["commands"].items():
+            if c["goal"] is not None:
+                add(f"start-up, {run['label']}: {name}", f"{c['ratio']:.2f}x the floor ({c['median_s'] * 1000:.0f} ms)",
+                    f"<= {c['goal']}x", c["met"])
     tree10 = r.get("trees", {}).get("runs", {}).get("10000", {})
     if tree10.get("noop"):
         wall = median([x["wall_s"] for x in tree10["noop"]])
@@ -555,6 +572,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=5, help="no-op syncs per system")
     parser.add_argument("--edit-reps", type=int, default=3, help="one-file changes")
     parser.add_argument("--search-reps", type=int, default=3, help="searches")
+    parser.add_argument("--startup-rounds", type=int, default=15, help="interleaved rounds of the start-up step")
     parser.add_argument("--peer-reps", type=int, default=3, help="at most this many peer no-ops / edits")
     parser.add_argument("--no-peer", action="store_true", help="skip the LangChain peer")
     parser.add_argument("--peer-tree", action="store_true",
@@ -584,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
         args.trees = [1000]
         args.backend_chunks, args.rounds = min(args.backend_chunks, 150), min(args.rounds, 3)
         args.reps, args.edit_reps, args.search_reps, args.peer_reps = 3, 2, 2, 2
+        args.startup_rounds = 7
         args.torch_first = False
         args.tree_timeout = min(args.tree_timeout or 120, 120)
     args.peer_venv = args.peer_venv or args.cache / "peer-venv"

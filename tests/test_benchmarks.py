@@ -32,3 +32,16 @@ def test_the_instrumented_runner_syncs_and_times_every_phase(repo: GitRepo, tmp_
     timed = json.loads(phases.read_text())
     assert timed["startup_s"] > 0
     assert {"git", "read+chunk", "store", "cache", "manifest"} <= set(timed["phases_s"])
+
+
+def test_the_start_up_benchmark_measures_every_hot_command(tmp_path: Path) -> None:
+    out = tmp_path / "startup.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.startup", "--rounds", "1", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(out.read_text())
+    assert set(result["commands"]) == {"floor", "--version", "status", "no-op sync", "search"}
+    assert result["commands"]["floor"]["ratio"] == 1.0
+    assert all(c["median_s"] > 0 for c in result["commands"].values())
+    assert "| 60 files | no-op sync |" in done.stdout

@@ -78,15 +78,6 @@ def test_sigkill_mid_run_then_resume(repo: GitRepo, embedder: CountingEmbedder) 
     assert ix.verify().ok
 
 
-def test_noop_sync_imports_no_ml_library(repo: GitRepo, embedder: CountingEmbedder) -> None:
-    repo.commit({"a.py": python_source("a", functions=1)})
-    run_sync(repo.path, embedder)
-    out, imported = _cli_in_fresh_process(repo.path, "sync", "--json")
-    summary = json.loads(out)
-    assert summary["chunks"]["embedded"] == 0 and summary["files"]["unchanged"] == 1
-    assert imported == []
-
-
 def test_ctrl_c_stops_at_batch_boundary_with_130(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({f"m{i:03}.py": python_source(f"m{i}", functions=2) for i in range(FILES)})
     manifest = repo.path / ".git" / "gitindex" / "manifest.sqlite"

@@ -3,8 +3,6 @@ error boundary, around every command, turns the library's errors into messages a
 
 from __future__ import annotations
 
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +33,8 @@ class _ErrorBoundary(TyperGroup):
         except Exception as exc:
             if _is_click(exc):  # the parser's own: usage errors, --help, Exit, Abort
                 raise
+            import traceback
+
             log = _bug_log()
             log.write_text(traceback.format_exc())
             options.err(f"gitindex: unexpected error (a bug); details are in {log}")
@@ -85,5 +85,7 @@ def main() -> None:
 
 
 def _bug_log() -> Path:
+    import tempfile
+
     where = next((d for d in reversed(options.opened) if d.is_dir()), Path(tempfile.gettempdir()))
     return where / "gitindex-error.log"

@@ -9,31 +9,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import filelock
-from qdrant_edge import (
-    CountRequest,
-    Distance,
-    EdgeConfig,
-    EdgeOptimizersConfig,
-    EdgeShard,
-    EdgeVectorParams,
-    FieldCondition,
-    Filter,
-    HnswIndexConfig,
-    KeywordIndexParams,
-    MatchAny,
-    MatchValue,
-    Memory,
-    Point,
-    Query,
-    QueryRequest,
-    ScrollRequest,
-    UpdateOperation,
-)
 
 from gitindex.errors import LockedError, StoreError
+from gitindex.lazy import lazy_module
 from gitindex.store import (
     DENSE,
     INDEXED_FIELDS,
@@ -45,6 +26,11 @@ from gitindex.store import (
 )
 from gitindex.store import Query as SearchQuery
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
+
+if TYPE_CHECKING:
+    import qdrant_edge as qe
+else:
+    qe = lazy_module("qdrant_edge")  # loaded when a shard is opened: a no-op sync never does
 
 _UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a file of thousands
 # of chunks (one batch) would otherwise hold 12 KB of float objects per point at once
@@ -63,24 +49,25 @@ _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL al
 _SEGMENT_BYTES = 16 * 1024 * 1024
 
 
-def _config(dim: int, segment_bytes: int) -> EdgeConfig:
+def _config(dim: int, segment_bytes: int) -> qe.EdgeConfig:
     """Everything on disk and mapped on demand (Cold): neither a writer's nor a reader's memory
     grows with the number of points. No HNSW graph (m=0): search stays the exact scan it always
     was; a graph cost 0.34 ms a point to build and, opened cold, answered no faster (measured)."""
     kb = segment_bytes // 1024
-    return EdgeConfig(
-        vectors={DENSE: EdgeVectorParams(size=dim, distance=Distance.Cosine, memory=Memory.Cold)},
-        payload_memory=Memory.Cold,
-        id_tracker_memory=Memory.Cold,
-        hnsw_config=HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
+    return qe.EdgeConfig(
+        vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=qe.Memory.Cold)},
+        payload_memory=qe.Memory.Cold,
+        id_tracker_memory=qe.Memory.Cold,
+        hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
         # Segments are converted at kb of vectors; merges only gather small ones (after vacuum)
         # up to 1.5x that, so no optimize() ever rewrites more than one segment's worth.
-        optimizers=EdgeOptimizersConfig(indexing_threshold=kb, max_segment_size=kb * 3 // 2,
+        optimizers=qe.EdgeOptimizersConfig(indexing_threshold=kb, max_segment_size=kb * 3 // 2,
                                         default_segment_number=8),
     )
 
 
-_FIELD_INDEX = KeywordIndexParams(memory=Memory.Cold)
+def _field_index() -> qe.KeywordIndexParams:
+    return qe.KeywordIndexParams(memory=qe.Memory.Cold)
 
 
 def _floats(vector: Sequence[float]) -> list[float]:
@@ -90,7 +77,7 @@ def _floats(vector: Sequence[float]) -> list[float]:
 
 
 class EmbeddedStore:
-    """A shard can be open in one process only (qdrant-edge-py 0.9: a second EdgeShard.load of
+    """A shard can be open in one process only (qdrant-edge-py 0.9: a second qe.EdgeShard.load of
     the same path fails on the WAL lock, and without the WAL it corrupts the first): every open,
     reads included, happens under an inter-process lock (filelock). A reader opens and closes the
     shard per session. A writer keeps it open (and the lock held) from one write session to the
@@ -108,7 +95,7 @@ class EmbeddedStore:
         # Not thread-local: a writer's lock is taken in one thread and may be released in another.
         self._lock = filelock.FileLock(str(path.parent / f"{collection}.lock"), thread_local=False)
         self._lock_timeout = lock_timeout
-        self._shard: EdgeShard | None = None
+        self._shard: qe.EdgeShard | None = None
         self._thread_lock = threading.RLock()
         self._readers = path.parent / f"{collection}.readers"  # a reader is waiting for the lock
         self._depth = 0  # sessions open in the thread holding _thread_lock; the outermost opens
@@ -182,7 +169,7 @@ class EmbeddedStore:
                     raise
         self._readers.unlink(missing_ok=True)
 
-    def _load(self, write: bool) -> EdgeShard:
+    def _load(self, write: bool) -> qe.EdgeShard:
         try:
             self._dim = self._stored_dim() or 0
             if write:  # settle the shard on this module's settings (older shards kept all in RAM)
@@ -191,20 +178,20 @@ class EmbeddedStore:
                 schema = shard.info().payload_schema
                 for name in INDEXED_FIELDS:
                     have = schema.get(name)
-                    if have is None or getattr(have.params, "memory", None) != Memory.Cold:
-                        shard.update(UpdateOperation.create_field_index(name, _FIELD_INDEX))
+                    if have is None or getattr(have.params, "memory", None) != qe.Memory.Cold:
+                        shard.update(qe.UpdateOperation.create_field_index(name, _field_index()))
                 return shard
-            return EdgeShard.load(str(self.path))
+            return qe.EdgeShard.load(str(self.path))
         except Exception as exc:  # qdrant_edge raises plain exceptions
             raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from None
 
-    def _load_settled(self) -> EdgeShard:
+    def _load_settled(self) -> qe.EdgeShard:
         if self._dim:
             try:
-                return EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit))
+                return qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit))
             except Exception:  # settings it refuses: open it as it is, they are only for memory
                 pass
-        return EdgeShard.load(str(self.path))
+        return qe.EdgeShard.load(str(self.path))
 
     def _saved_vectors(self) -> dict[str, Any]:
         try:
@@ -316,11 +303,11 @@ class EmbeddedStore:
     def exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
 
-    def _create(self, dim: int) -> EdgeShard:
-        shard = EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
+    def _create(self, dim: int) -> qe.EdgeShard:
+        shard = qe.EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
         self._dim = dim
         for name in INDEXED_FIELDS:
-            shard.update(UpdateOperation.create_field_index(name, _FIELD_INDEX))
+            shard.update(qe.UpdateOperation.create_field_index(name, _field_index()))
         return shard
 
     def upsert(self, points: Sequence[PointData]) -> None:
@@ -329,18 +316,18 @@ class EmbeddedStore:
         if self._shard is None:
             self._shard = self._create(len(points[0].vectors[DENSE]))
         for i in range(0, len(points), _UPSERT_PAGE):
-            self._shard.update(UpdateOperation.upsert_points([
-                Point(p.id, {name: _floats(v) for name, v in p.vectors.items()}, p.payload)
+            self._shard.update(qe.UpdateOperation.upsert_points([
+                qe.Point(p.id, {name: _floats(v) for name, v in p.vectors.items()}, p.payload)
                 for p in points[i : i + _UPSERT_PAGE]
             ]))
 
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
             return
-        keep: list[Any] | None = [FieldCondition("blob", match=MatchValue(keep_blob))] if keep_blob else None
+        keep: list[Any] | None = [qe.FieldCondition("blob", match=qe.MatchValue(keep_blob))] if keep_blob else None
         self._shard.update(
-            UpdateOperation.delete_points_by_filter(
-                Filter(must=[FieldCondition("path", match=MatchValue(path))], must_not=keep)
+            qe.UpdateOperation.delete_points_by_filter(
+                qe.Filter(must=[qe.FieldCondition("path", match=qe.MatchValue(path))], must_not=keep)
             )
         )
 
@@ -348,18 +335,18 @@ class EmbeddedStore:
         shard = self._shard
         if shard is None or not hashes:
             return {}
-        return vectors_by_hash(hashes, lambda part, offset: shard.scroll(ScrollRequest(
+        return vectors_by_hash(hashes, lambda part, offset: shard.scroll(qe.ScrollRequest(
             offset=offset, limit=PAGE, with_payload=["hash"], with_vector=[DENSE],
-            filter=Filter(must=[FieldCondition("hash", match=MatchAny(part))]),
+            filter=qe.Filter(must=[qe.FieldCondition("hash", match=qe.MatchAny(part))]),
         )))
 
     def query(self, query: SearchQuery) -> list[ScoredPayload]:
         if self._shard is None:
             return []
         assert query.vector is not None
-        hits = self._shard.query(QueryRequest(
+        hits = self._shard.query(qe.QueryRequest(
             limit=query.limit, offset=query.offset or None, with_payload=True, filter=_filter(query.where),
-            query=Query.Nearest(_floats(query.vector), using=DENSE),
+            query=qe.Query.Nearest(_floats(query.vector), using=DENSE),
         ))
         return [ScoredPayload(h.score, dict(h.payload or {})) for h in hits]
 
@@ -369,11 +356,11 @@ class EmbeddedStore:
             return
         wanted: Any = True if fields is None else list(fields)
         for record in pages(lambda offset: shard.scroll(
-                ScrollRequest(offset=offset, limit=PAGE, with_payload=wanted, with_vector=False))):
+                qe.ScrollRequest(offset=offset, limit=PAGE, with_payload=wanted, with_vector=False))):
             yield str(record.id), dict(record.payload or {})
 
     def count(self) -> int:
-        return self._shard.count(CountRequest(exact=True)) if self._shard is not None else 0
+        return self._shard.count(qe.CountRequest(exact=True)) if self._shard is not None else 0
 
     def drop(self) -> None:
         if self._shard is not None:
@@ -388,7 +375,7 @@ class EmbeddedStore:
                 self._release()
 
 
-def _filter(where: Sequence[Match]) -> Filter | None:
+def _filter(where: Sequence[Match]) -> qe.Filter | None:
     if not where:
         return None
-    return Filter(must=[FieldCondition(m.field, match=MatchAny(list(m.values))) for m in where])
+    return qe.Filter(must=[qe.FieldCondition(m.field, match=qe.MatchAny(list(m.values))) for m in where])
