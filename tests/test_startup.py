@@ -20,7 +20,7 @@ from conftest import CountingEmbedder, GitRepo, python_source, run_sync
 HEAVY = ("torch", "sentence_transformers", "transformers", "pydantic", "qdrant_client", "onnxruntime", "numpy")
 # Not on a no-op sync either: each costs 5-15 ms and is needed only when a file is indexed, a
 # config file names gitindex, or the memory budget runs.
-NOOP_SPARED = ("pathspec", "psutil", "tomllib", "identify", "concurrent.futures", "qdrant_edge.qdrant_edge",
+NOOP_SPARED = ("filelock", "pathspec", "psutil", "tomllib", "identify", "concurrent.futures", "qdrant_edge.qdrant_edge",
                "gitindex.apply", "gitindex.onnx_embedder")
 
 PROBE = """

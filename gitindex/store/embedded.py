@@ -8,10 +8,9 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import filelock
 
 from gitindex.errors import LockedError, StoreError
 from gitindex.lazy import lazy_module
@@ -28,6 +27,7 @@ from gitindex.store import Query as SearchQuery
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
 if TYPE_CHECKING:
+    import filelock
     import qdrant_edge as qe
 else:
     qe = lazy_module("qdrant_edge")  # loaded when a shard is opened: a no-op sync never does
@@ -92,8 +92,7 @@ class EmbeddedStore:
         self.path = path
         self.location = str(path)
         self.collection = collection
-        # Not thread-local: a writer's lock is taken in one thread and may be released in another.
-        self._lock = filelock.FileLock(str(path.parent / f"{collection}.lock"), thread_local=False)
+        self._lock_path = path.parent / f"{collection}.lock"  # the lock is made on the first open
         self._lock_timeout = lock_timeout
         self._shard: qe.EdgeShard | None = None
         self._thread_lock = threading.RLock()
@@ -106,6 +105,13 @@ class EmbeddedStore:
         self._segment_bytes = _SEGMENT_BYTES  # compact when the appendable segment holds this
         self._remap = False  # reopen the kept shard at the next session's end (memory pressure)
         self._watch_stop: threading.Event | None = None  # stops the watcher of the kept shard
+
+    @cached_property
+    def _lock(self) -> filelock.FileLock:
+        import filelock  # 14 ms: not for commands that never open the shard (a no-op sync)
+
+        # Not thread-local: a writer's lock is taken in one thread and may be released in another.
+        return filelock.FileLock(str(self._lock_path), thread_local=False)
 
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[EmbeddedStore]:
@@ -135,6 +141,8 @@ class EmbeddedStore:
                 self._depth = 0
 
     def _acquire(self, write: bool) -> None:
+        import filelock
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if write:
@@ -156,6 +164,8 @@ class EmbeddedStore:
 
     def _wait_as_reader(self) -> None:
         """Take the lock, keeping a marker fresh meanwhile so that a writer lets this reader in."""
+        import filelock
+
         deadline = time.monotonic() + self._lock_timeout
         while True:
             self._readers.touch()

@@ -1,0 +1,51 @@
+"""The sync lock: one sync per repository, across processes, waiting a bounded time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import filelock
+import pytest
+
+from gitindex.errors import LockedError
+from gitindex.lock import sync_lock
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from gitindex.lock import sync_lock
+with sync_lock(Path(sys.argv[1]), 0):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_another_process_s_lock_fails_at_once_or_after_the_wait(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "sync.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(LockedError, match="another gitindex sync is running"), sync_lock(path, 0):
+            pass
+        waited: list[float] = []
+        started = time.monotonic()
+        with pytest.raises(LockedError, match="locked for 0 s"), sync_lock(path, 0.3, lambda: waited.append(1)):
+            pass
+        assert waited == [1] and time.monotonic() - started >= 0.3
+        with sync_lock(path, 30):  # waits until the holder ends
+            assert holder.poll() is not None
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_it_is_the_lock_filelock_takes(tmp_path: Path) -> None:
+    path = tmp_path / "sync.lock"
+    with filelock.FileLock(str(path)), pytest.raises(LockedError), sync_lock(path, 0):
+        pass
+    with sync_lock(path, 0), pytest.raises(filelock.Timeout):
+        filelock.FileLock(str(path)).acquire(timeout=0)
+    with sync_lock(path, 0):  # released: free again
+        pass
