@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import xxhash
 
@@ -23,8 +23,7 @@ _ATTACHED = ("@", "//", "/*", "*", "#", "--", ";", "\"\"\"")  # decorators, attr
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
+class Chunk(NamedTuple):
     """Lines start..end (1-based, inclusive) of a file, with the xxhash of their text."""
 
     start: int

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gitindex.chunking import Chunk
 
@@ -40,16 +40,14 @@ LAYOUT = "layout"  # the store layout the points were written in (store.LAYOUT);
 SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedFile:
+class IndexedFile(NamedTuple):
     path: str
     blob: str
     mode: int
     chunks: int
 
 
-@dataclass(frozen=True, slots=True)
-class FileRecord:
+class FileRecord(NamedTuple):
     """A path's new state after a batch: indexed with these chunks, or removed (chunks None)."""
 
     path: str

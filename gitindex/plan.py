@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gitindex.manifest import IndexedFile
 from gitindex.repo import Change, Entry
@@ -39,8 +39,7 @@ class Action(StrEnum):
     RECHECK = "recheck"  # same content, new selection rules: is the file still selected?
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     action: Action
     path: str
     entry: Entry | None  # the file in the target (None: DELETE)

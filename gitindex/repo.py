@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pygit2
 from pygit2.enums import AttrCheck, DiffFind, FileMode, ObjectType
@@ -18,8 +18,7 @@ _LINK = int(FileMode.LINK)
 _TREE = int(FileMode.TREE)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One file of a tree: its path, blob id and git file mode."""
 
     path: str
@@ -27,8 +26,7 @@ class Entry:
     mode: int
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """What happened to one path between the indexed tree and the target.
 
     status: A(dded), D(eleted), M(odified, content or mode), R(enamed: old.path != new.path).
@@ -39,8 +37,7 @@ class Change:
     new: Entry | None
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """The tree a sync indexes: a commit's tree, or the staged tree (commit None)."""
 
     tree: str

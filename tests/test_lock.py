@@ -14,20 +14,22 @@ from gitindex.errors import LockedError
 from gitindex.lock import sync_lock
 
 HOLDER = """
-import sys, time
+import sys
 from pathlib import Path
 from gitindex.lock import sync_lock
 with sync_lock(Path(sys.argv[1]), 0):
     print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # until the test says so
 """
 
 
 def test_another_process_s_lock_fails_at_once_or_after_the_wait(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "sync.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
         with pytest.raises(LockedError, match="another gitindex sync is running"), sync_lock(path, 0):
             pass
         waited: list[float] = []
@@ -35,9 +37,13 @@ def test_another_process_s_lock_fails_at_once_or_after_the_wait(tmp_path: Path) 
         with pytest.raises(LockedError, match="locked for 0 s"), sync_lock(path, 0.3, lambda: waited.append(1)):
             pass
         assert waited == [1] and time.monotonic() - started >= 0.3
-        with sync_lock(path, 30):  # waits until the holder ends
-            assert holder.poll() is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        with sync_lock(path, 30):  # waits until the holder lets go
+            pass
     finally:
+        if holder.poll() is None and holder.stdin is not None and not holder.stdin.closed:
+            holder.stdin.close()
         holder.wait(timeout=30)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 # Every point's dense vector has this name, so that other vectors (sparse, lexical) can sit
 # beside it in the same collection.
@@ -27,15 +27,13 @@ SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "mo
 MODES = ("dense",)
 
 
-@dataclass(frozen=True, slots=True)
-class PointData:
+class PointData(NamedTuple):
     id: str
     vectors: Mapping[str, Sequence[float]]  # by name: {DENSE: [...]}
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     """A payload condition: `field` (a keyword, or a list of keywords) holds one of `values`."""
 
     field: str
@@ -59,10 +57,9 @@ class Query:
             raise ValueError("a dense query needs a vector")
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredPayload:
+class ScoredPayload(NamedTuple):
     score: float
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any]
 
 
 class VectorStore(Protocol):
