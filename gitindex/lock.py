@@ -1,8 +1,9 @@
-"""One sync at a time per repository: an inter-process file lock that waits, bounded.
+"""Inter-process file locks: one sync at a time per repository, one process in the embedded
+store at a time, one background runner per worktree, one export of a model at a time.
 
-On POSIX this is flock(2) on the lock file, as filelock's UnixFileLock takes it (the two
-interoperate); it is written here because importing filelock 4 costs every command 14 ms, a
-tenth of a no-op sync's budget. Elsewhere, filelock.
+On POSIX a lock is flock(2) on its file, as filelock's UnixFileLock takes it (the two
+interoperate). It is written here because importing filelock 4 costs every command 14 ms, a
+tenth of a no-op sync's budget; on Windows, filelock itself does the work.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from gitindex.errors import LockedError
 
@@ -20,71 +22,91 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-_POLL = 0.05  # seconds between tries while another sync holds the lock
+_POLL = 0.05  # seconds between tries while another process holds a lock
+
+
+class Timeout(Exception):
+    """The lock stayed held by another process for the whole timeout."""
+
+
+class FileLock:
+    """An exclusive lock on `path` (created if needed). Not reentrant, and not tied to a thread:
+    one thread may take it and another release it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._other: Any = None  # filelock's lock, where there is no flock
+
+    def acquire(self, timeout: float = -1) -> None:
+        """Take the lock, waiting up to `timeout` seconds (0: not at all; negative: forever);
+        raises Timeout."""
+        if fcntl is None:
+            self._acquire_elsewhere(timeout)
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if timeout >= 0 and time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise Timeout(str(self.path)) from None
+                time.sleep(_POLL if timeout < 0 else max(0.0, min(_POLL, deadline - time.monotonic())))
+                continue
+            self._fd = fd
+            return
+
+    def release(self) -> None:
+        if self._other is not None:
+            self._other.release()
+            return
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _acquire_elsewhere(self, timeout: float) -> None:
+        import filelock
+
+        if self._other is None:
+            self._other = filelock.FileLock(str(self.path), thread_local=False)
+        try:
+            self._other.acquire(timeout=timeout)
+        except filelock.Timeout:
+            raise Timeout(str(self.path)) from None
 
 
 @contextlib.contextmanager
 def sync_lock(path: Path, timeout: float, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the sync lock; wait up to `timeout` seconds (0: fail at once) for another sync."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:
-        with _filelock(path, timeout, on_wait):
-            yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if not _try(fd):
-            _busy(timeout, on_wait)
-            deadline = time.monotonic() + timeout
-            while not _try(fd):
-                if time.monotonic() >= deadline:
-                    raise _timed_out(path, timeout)
-                time.sleep(_POLL)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _try(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _busy(timeout: float, on_wait: Callable[[], None] | None) -> None:
-    """Another sync holds the lock: fail at once, or say that this one waits."""
-    if timeout <= 0:
-        raise LockedError(
-            "another gitindex sync is running for this repository; run again when it is done "
-            "(without --no-wait, and with lock-timeout above 0, a sync waits for it)"
-        )
-    if on_wait is not None:
-        on_wait()
-
-
-def _timed_out(path: Path, timeout: float) -> LockedError:
-    return LockedError(f"another gitindex sync kept this repository locked for {timeout:.0f} s ({path}); "
-                       "try again when it has finished")
-
-
-@contextlib.contextmanager
-def _filelock(path: Path, timeout: float, on_wait: Callable[[], None] | None) -> Iterator[None]:
-    import filelock
-
-    lock = filelock.FileLock(str(path))
+    lock = FileLock(path)
     try:
         lock.acquire(timeout=0)
-    except filelock.Timeout:
-        _busy(timeout, on_wait)
+    except Timeout:
+        if timeout <= 0:
+            raise LockedError(
+                "another gitindex sync is running for this repository; run again when it is done "
+                "(without --no-wait, and with lock-timeout above 0, a sync waits for it)"
+            ) from None
+        if on_wait is not None:
+            on_wait()
         try:
             lock.acquire(timeout=timeout)
-        except filelock.Timeout:
-            raise _timed_out(path, timeout) from None
+        except Timeout:
+            raise LockedError(
+                f"another gitindex sync kept this repository locked for {timeout:.0f} s ({path}); "
+                "try again when it has finished"
+            ) from None
     try:
         yield
     finally:

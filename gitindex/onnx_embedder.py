@@ -113,13 +113,13 @@ def ensure_model(spec: ModelSpec, backend: str = "onnx-int8", cache_dir: Path | 
 def export_model(spec: ModelSpec, root: Path, variant: str) -> Path:
     """Write `root/variant` atomically: built in a temporary directory beside it, then renamed,
     so no process ever sees half a model. A file lock keeps two exports from doing the work twice."""
-    from filelock import FileLock
+    from gitindex.lock import FileLock
 
     final = root / variant
     if variant != "fp32":  # before taking the lock: a second flock in one process would wait forever
         source = export_model(spec, root, "fp32")
     root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / ".export.lock")):
+    with FileLock(root / ".export.lock"):
         if (final / META_FILE).is_file():
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=root))

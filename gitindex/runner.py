@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from gitindex.embedding import Embedder
 from gitindex.errors import EXIT_ERROR, EXIT_OK, GitindexError
 from gitindex.hooks import RunnerFiles, append_log, read_lines, record_event, redirect_output, runner_pid
+from gitindex.lock import FileLock, Timeout
 from gitindex.repo import index_file_from
 
 QUIET_S = 0.3  # a burst of events is over once none arrived for this long...
@@ -88,12 +87,12 @@ def serve(files: RunnerFiles, sync_once: Callable[[list[str]], dict[str, Any]],
     leaving its event to the one that holds it. Returns how many syncs ran.
     """
     files.dir.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(files.lock))
+    lock = FileLock(files.lock)
     runs = 0
     while True:
         try:
             lock.acquire(timeout=0)
-        except filelock.Timeout:
+        except Timeout:
             return runs
         try:
             files.pid.write_text(f"{os.getpid()}\n")
@@ -117,10 +116,10 @@ def clear_stale_pid(files: RunnerFiles) -> None:
     one themselves afterwards if events are waiting."""
     if not files.pid.exists():
         return
-    lock = filelock.FileLock(str(files.lock))
+    lock = FileLock(files.lock)
     try:
         lock.acquire(timeout=0)
-    except filelock.Timeout:
+    except Timeout:
         return  # a runner holds the lock: the pid is real
     try:
         files.pid.unlink(missing_ok=True)

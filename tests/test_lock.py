@@ -55,3 +55,23 @@ def test_it_is_the_lock_filelock_takes(tmp_path: Path) -> None:
         filelock.FileLock(str(path)).acquire(timeout=0)
     with sync_lock(path, 0):  # released: free again
         pass
+
+
+def test_a_lock_taken_in_one_thread_is_released_in_another(tmp_path: Path) -> None:
+    import threading
+
+    from gitindex.lock import FileLock, Timeout
+
+    path = tmp_path / "store.lock"
+    held = FileLock(path)
+    held.acquire(timeout=0)
+    other = FileLock(path)
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        other.acquire(timeout=0.2)
+    assert time.monotonic() - started >= 0.2
+    releaser = threading.Thread(target=held.release)
+    releaser.start()
+    releaser.join()
+    other.acquire(timeout=5)
+    other.release()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitindex.errors import LockedError, StoreError
 from gitindex.lazy import lazy_module
+from gitindex.lock import FileLock, Timeout
 from gitindex.store import (
     DENSE,
     INDEXED_FIELDS,
@@ -27,7 +28,6 @@ from gitindex.store import Query as SearchQuery
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
 if TYPE_CHECKING:
-    import filelock
     import qdrant_edge as qe
 else:
     qe = lazy_module("qdrant_edge")  # loaded when a shard is opened: a no-op sync never does
@@ -79,7 +79,7 @@ def _floats(vector: Sequence[float]) -> list[float]:
 class EmbeddedStore:
     """A shard can be open in one process only (qdrant-edge-py 0.9: a second qe.EdgeShard.load of
     the same path fails on the WAL lock, and without the WAL it corrupts the first): every open,
-    reads included, happens under an inter-process lock (filelock). A reader opens and closes the
+    reads included, happens under an inter-process lock (lock.py). A reader opens and closes the
     shard per session. A writer keeps it open (and the lock held) from one write session to the
     next, which saves a load, flush and close per batch, until a reader waits (a fresh marker
     file): then, at the end of a session or within _WATCH_EVERY between sessions, it flushes,
@@ -107,11 +107,8 @@ class EmbeddedStore:
         self._watch_stop: threading.Event | None = None  # stops the watcher of the kept shard
 
     @cached_property
-    def _lock(self) -> filelock.FileLock:
-        import filelock  # 14 ms: not for commands that never open the shard (a no-op sync)
-
-        # Not thread-local: a writer's lock is taken in one thread and may be released in another.
-        return filelock.FileLock(str(self._lock_path), thread_local=False)
+    def _lock(self) -> FileLock:
+        return FileLock(self._lock_path)  # a writer's lock may be taken in one thread, released in another
 
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[EmbeddedStore]:
@@ -141,8 +138,6 @@ class EmbeddedStore:
                 self._depth = 0
 
     def _acquire(self, write: bool) -> None:
-        import filelock
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if write:
@@ -150,7 +145,7 @@ class EmbeddedStore:
                 self._lock.acquire(timeout=self._lock_timeout)
             else:
                 self._wait_as_reader()
-        except filelock.Timeout:
+        except Timeout:
             raise LockedError(
                 f"the embedded store {self.path} stayed busy for {self._lock_timeout:.0f} s; "
                 "another gitindex process is writing to it, try again shortly"
@@ -164,8 +159,6 @@ class EmbeddedStore:
 
     def _wait_as_reader(self) -> None:
         """Take the lock, keeping a marker fresh meanwhile so that a writer lets this reader in."""
-        import filelock
-
         deadline = time.monotonic() + self._lock_timeout
         while True:
             self._readers.touch()
@@ -173,7 +166,7 @@ class EmbeddedStore:
             try:
                 self._lock.acquire(timeout=max(0.0, min(_READER_POLL, left)))
                 break
-            except filelock.Timeout:
+            except Timeout:
                 if left <= _READER_POLL:
                     self._readers.unlink(missing_ok=True)  # or writers would wait for no one
                     raise
