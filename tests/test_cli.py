@@ -475,3 +475,13 @@ def test_backend_switch_reembeds_and_search_follows(repo: GitRepo) -> None:
     hits = as_json(cli("search", "retry failed uploads", "--repo", str(repo.path), "--json", "--backend", "torch"))
     assert hits[0]["path"] == "retry.py"
     cli("sync", str(repo.path), "--backend", "tensorflow", code=EXIT_USAGE)
+
+
+def test_the_one_verb_app_main_builds_parses_as_the_whole_app() -> None:
+    from gitindex.cli import _VERBS, make_app
+
+    for verb in _VERBS:
+        whole = runner.invoke(app, [verb, "--help"])
+        alone = runner.invoke(make_app([verb]), [verb, "--help"])
+        assert whole.exit_code == alone.exit_code == 0 and whole.stdout == alone.stdout, verb
+    assert runner.invoke(make_app(["sync"]), ["sync", "--bogus"]).exit_code == EXIT_USAGE

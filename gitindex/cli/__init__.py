@@ -3,6 +3,8 @@ error boundary, around every command, turns the library's errors into messages a
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,12 +47,6 @@ def _is_click(exc: BaseException) -> bool:
     """Raised for click (or typer's copy of it, under another module since typer 0.26) to handle."""
     return any(c.__name__ in {"ClickException", "Exit", "Abort"} for c in type(exc).__mro__)
 
-app = typer.Typer(
-    cls=_ErrorBoundary, pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=False,
-    help="Keep a semantic code index of a git repository in Qdrant, embedding only what changed.",
-)
-
-
 def _version(value: bool) -> None:
     if value:
         import gitindex
@@ -59,7 +55,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
@@ -67,21 +62,42 @@ def _root(
     """Keep a semantic code index of a git repository in Qdrant, embedding only what changed."""
 
 
-app.command("sync", help=sync.SYNC_HELP)(sync.command(plain=False))
-app.command("index", help=sync.INDEX_HELP)(sync.command(plain=True))
-app.command("search")(search.search)
-app.command("status")(status.status)
-app.command("verify")(verify.verify)
-app.command("log")(hooks.log)
-app.add_typer(hooks.app, name="hooks")
+# Each verb and how it is registered: the module that holds it stays the one place it is defined.
+_VERBS: dict[str, Callable[[typer.Typer], object]] = {
+    "sync": lambda app: app.command("sync", help=sync.SYNC_HELP)(sync.command(plain=False)),
+    "index": lambda app: app.command("index", help=sync.INDEX_HELP)(sync.command(plain=True)),
+    "search": lambda app: app.command("search")(search.search),
+    "status": lambda app: app.command("status")(status.status),
+    "verify": lambda app: app.command("verify")(verify.verify),
+    "log": lambda app: app.command("log")(hooks.log),
+    "hooks": lambda app: app.add_typer(hooks.app, name="hooks"),
+}
+
+
+def make_app(verbs: Iterable[str] = _VERBS) -> typer.Typer:
+    """The command line with these verbs (all of them by default)."""
+    made = typer.Typer(
+        cls=_ErrorBoundary, pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=False,
+        help="Keep a semantic code index of a git repository in Qdrant, embedding only what changed.",
+    )
+    made.callback()(_root)
+    for verb in verbs:
+        _VERBS[verb](made)
+    return made
+
+
+app = make_app()
 
 
 def main() -> None:
-    """The entry point (`gitindex`, `python -m gitindex`)."""
+    """The entry point (`gitindex`, `python -m gitindex`). Typer builds the parser of every verb
+    it knows on each run (7 ms for all of them here): a run that names its verb gets an app with
+    only that one; anything else (`--help`, a typo) the whole app, which lists them all."""
     from gitindex.memory import fewer_malloc_arenas
 
     fewer_malloc_arenas()  # before any thread starts
-    app(prog_name="gitindex")
+    verb = sys.argv[1] if len(sys.argv) > 1 else ""
+    (make_app([verb]) if verb in _VERBS else app)(prog_name="gitindex")
 
 
 def _bug_log() -> Path:
