@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitindex.errors import HooksError
 from gitindex.repo import Repo
 from gitindex.workspace import DATA_DIR
+
+if TYPE_CHECKING:
+    from logging.handlers import RotatingFileHandler
 
 EVENTS = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
 MARK = "# gitindex-hook:"  # the second line of every script we write: how we know it is ours
@@ -240,6 +241,9 @@ def read_lines(path: Path) -> list[str]:
 
 def _rotating(path: Path) -> RotatingFileHandler:
     """An append-only file rotated once it passes LOG_MAX_BYTES (one .1 file kept)."""
+    import logging
+    from logging.handlers import RotatingFileHandler  # 4 ms: `status` reads logs, never writes them
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES, backupCount=1, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -249,6 +253,8 @@ def _rotating(path: Path) -> RotatingFileHandler:
 def redirect_output(files: RunnerFiles) -> None:
     """Send this process's stdout and stderr (warnings, native libraries' messages, tracebacks
     of bugs) to the runner's output log, rotated first if it has grown too large."""
+    import logging
+
     handler = _rotating(files.output)
     try:
         if handler.shouldRollover(logging.makeLogRecord({"msg": ""})):
@@ -262,6 +268,8 @@ def redirect_output(files: RunnerFiles) -> None:
 
 def append_log(files: RunnerFiles, record: dict[str, Any]) -> None:
     """One line of JSON per sync, in runs.jsonl."""
+    import logging
+
     handler = _rotating(files.log)
     try:
         handler.emit(logging.makeLogRecord({"msg": json.dumps(record)}))

@@ -38,6 +38,7 @@ _MIGRATIONS = (
 MODEL, CHUNKER, STORE, COLLECTION, SELECTION = "model", "chunker", "store", "collection", "selection"
 LAYOUT = "layout"  # the store layout the points were written in (store.LAYOUT); absent: "1"
 SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
+STORE_POINTS = "store_points"  # the store's point count when a sync last wrote to it
 
 
 class IndexedFile(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitindex.manifest import LAST_RUN, MODEL, SYNCED_COMMIT
+from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SYNCED_COMMIT
 from gitindex.search import freshness
 from gitindex.workspace import Workspace
 
@@ -15,10 +15,14 @@ def status(ws: Workspace) -> dict[str, Any]:
     m = ws.manifest
     files, chunks = m.counts()
     fresh = freshness(ws)
-    points = None
+    points = 0
+    recorded = m.get(STORE_POINTS)
     if ws.store.exists():
-        with ws.store.session():
-            points = ws.store.count()
+        if recorded is not None and not ws.store.count_is_cheap:
+            points = int(recorded)  # as the last sync left it: opening the shard would double status's time
+        else:
+            with ws.store.session():
+                points = ws.store.count()
     last = m.get(LAST_RUN)
     hooks = None
     if ws.repo is not None:
@@ -30,7 +34,7 @@ def status(ws: Workspace) -> dict[str, Any]:
         "head": fresh.head if fresh else None,
         "files": files,
         "chunks": chunks,
-        "points": points or 0,
+        "points": points,
         "pending_files": (fresh.files_differ if fresh else None),
         "dirty_files": len(m.dirty()),
         "store": ws.store.location,

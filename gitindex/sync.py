@@ -26,6 +26,7 @@ from gitindex.manifest import (
     MODEL,
     SELECTION,
     STORE,
+    STORE_POINTS,
     FileRecord,
 )
 from gitindex.memory import peak_rss_mb
@@ -143,8 +144,11 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
 
         wrote = apply(ws, source, itertools.chain([first], timed), result, progress=progress,
                       should_stop=should_stop, look_in_store=store_had_points)
-        if not result.complete:
-            return
+    if wrote or m.get(STORE_POINTS) is None:  # for status, which need not open the store for it
+        with ws.store.session(write=True):
+            m.set(**{STORE_POINTS: str(ws.store.count())})
+    if not result.complete:
+        return
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
     m.set(**{SELECTION: ws.selector.fingerprint})
     files, _points = m.counts()

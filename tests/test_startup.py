@@ -58,7 +58,7 @@ def test_a_noop_sync_imports_nothing_it_does_not_need(synced: GitRepo) -> None:
 def test_status_and_version_import_no_heavy_module(synced: GitRepo) -> None:
     done, modules = imported(synced.path, "status", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["points"] > 0, done.stderr
-    assert sorted(modules & set(HEAVY)) == []
+    assert sorted(modules & {*HEAVY, "qdrant_edge.qdrant_edge"}) == []  # the count is the last sync's
     done, modules = imported(synced.path, "--version")
     assert done.returncode == 0 and done.stdout.startswith("gitindex ")
     assert sorted(modules & {*HEAVY, *NOOP_SPARED, "pygit2", "sqlite3", "gitindex.api"}) == []

@@ -67,6 +67,7 @@ class VectorStore(Protocol):
 
     location: str  # where the points live, for status
     collection: str
+    count_is_cheap: bool  # count() needs no shard to be opened (a server answers it)
 
     def session(self, write: bool = False) -> contextlib.AbstractContextManager[VectorStore]:
         """A scope for a few calls: the embedded store holds its shard and inter-process lock

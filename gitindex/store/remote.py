@@ -17,6 +17,8 @@ from gitindex.store.paging import PAGE, pages, vectors_by_hash
 class RemoteStore:
     """One collection on a Qdrant server; created on the first write."""
 
+    count_is_cheap = True
+
     def __init__(self, client: QdrantClient, collection: str, location: str) -> None:
         self.client = client
         self.collection = collection
