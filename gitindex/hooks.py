@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,16 +79,19 @@ def render(event: str, python: str = "", foreground: bool = False) -> str:
     )
 
 
-def hooks_dir(root: Path) -> Path:
-    """Where git runs this repository's hooks from: core.hooksPath if set, else the hooks/
-    directory of the common git dir (shared by every worktree). Asks git itself."""
+def hooks_dir(repo: Repo) -> Path:
+    """Where git runs this repository's hooks from: core.hooksPath if set (relative to the top
+    of the worktree, where git runs hooks), else the hooks/ directory of the common git dir
+    (shared by every worktree). Read from git's config through libgit2 (tests check it against
+    `git rev-parse --git-path hooks`): asking git would cost `status` a process."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=root, check=True,
-                             capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        detail = getattr(exc, "stderr", None) or exc
-        raise HooksError(f"cannot ask git where the hooks of {root} live ({detail}); is git installed?") from None
-    return (root / Path(out).expanduser()).resolve()
+        configured = str(repo.git.config["core.hooksPath"])
+    except KeyError:
+        return repo.commondir / "hooks"
+    except ValueError as exc:  # an unreadable config
+        raise HooksError(f"cannot read core.hooksPath of {repo.gitdir}: {exc}") from None
+    base = repo.workdir if repo.workdir is not None else repo.gitdir
+    return (base / Path(configured).expanduser()).resolve()
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +316,7 @@ def summary(repo: Repo, root: Path) -> dict[str, Any]:
     """Hooks and background runs of a repository, for `status`."""
     files = RunnerFiles.of(repo)
     try:
-        directory: Path | None = hooks_dir(root)
+        directory: Path | None = hooks_dir(repo)
     except HooksError:
         directory = None
     hooks = inspect(directory) if directory is not None else []

@@ -85,6 +85,11 @@ class Manifest:
         return row[0] if row else None
 
     def set(self, **values: str | None) -> None:
+        """Write meta keys (None deletes one); keys that already hold their value are not
+        written again, so that a no-op sync writes as little as it can."""
+        values = {k: v for k, v in values.items() if self.get(k) != v}
+        if not values:
+            return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for key, value in values.items():

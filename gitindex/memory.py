@@ -8,7 +8,6 @@ process nears its limit and raises them again when it has room.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import resource
 import sys
@@ -85,6 +84,8 @@ def default_limit_mb(available: Callable[[], float | None] = available_mb) -> in
 
 def _glibc(function: str) -> Callable[..., int] | None:
     """A C library function of this process (ctypes.util.find_library would run ldconfig)."""
+    import ctypes
+
     try:
         return getattr(ctypes.CDLL(None), function)  # type: ignore[no-any-return]
     except (OSError, AttributeError, TypeError):  # not glibc, or no process handle (Windows)

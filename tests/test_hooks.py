@@ -29,6 +29,7 @@ from gitindex.hooks import (
     record_event,
     render,
 )
+from gitindex.repo import Repo
 from gitindex.runner import serve, spawn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,11 +276,27 @@ def test_install_never_overwrites_silently(repo: GitRepo) -> None:
     assert not (hooks / "post-commit").exists()  # all or nothing
 
 
+def test_hooks_dir_is_where_git_itself_runs_hooks(repo: GitRepo, tmp_path: Path) -> None:
+    repo.commit(NO_MODEL)
+    (repo.path / "sub").mkdir()
+    repo.git("worktree", "add", "-q", str(tmp_path / "wt"))
+
+    def agrees(where: Path) -> Path:
+        by_git = Path(git(where, "rev-parse", "--path-format=absolute", "--git-path", "hooks")).resolve()
+        found = hooks_dir(Repo(where))
+        assert found == by_git, (where, found, by_git)
+        return found
+
+    for where in (repo.path, repo.path / "sub", tmp_path / "wt"):
+        assert agrees(where) == repo.path / ".git" / "hooks"  # worktrees share the hooks
+    repo.git("config", "core.hooksPath", "githooks")  # relative: to the top of the worktree
+    assert agrees(repo.path / "sub") == repo.path / "githooks"
+    repo.git("config", "core.hooksPath", str(tmp_path / "shared"))
+    assert agrees(tmp_path / "wt") == tmp_path / "shared"
+
+
 def test_core_hooks_path_and_worktrees(repo: GitRepo, tmp_path: Path) -> None:
     repo.commit(NO_MODEL)
-    repo.git("config", "core.hooksPath", "githooks")  # relative: to the top of the worktree
-    (repo.path / "sub").mkdir()
-    assert hooks_dir(repo.path / "sub") == repo.path / "githooks"
     shared = tmp_path / "shared-hooks"
     repo.git("config", "core.hooksPath", str(shared))
     assert gi("hooks", "install", str(repo.path)).exit_code == 0

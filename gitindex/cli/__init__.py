@@ -93,9 +93,6 @@ def main() -> None:
     """The entry point (`gitindex`, `python -m gitindex`). Typer builds the parser of every verb
     it knows on each run (7 ms for all of them here): a run that names its verb gets an app with
     only that one; anything else (`--help`, a typo) the whole app, which lists them all."""
-    from gitindex.memory import fewer_malloc_arenas
-
-    fewer_malloc_arenas()  # before any thread starts
     verb = sys.argv[1] if len(sys.argv) > 1 else ""
     (make_app([verb]) if verb in _VERBS else app)(prog_name="gitindex")
 

@@ -6,12 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gitindex.cli.options import JsonOpt, PathArg, err
 from gitindex.errors import EXIT_ERROR
+
+if TYPE_CHECKING:
+    from gitindex.repo import Repo
 
 app = typer.Typer(
     pretty_exceptions_show_locals=False, no_args_is_help=True, add_completion=False,
@@ -20,12 +23,11 @@ app = typer.Typer(
 )
 
 
-def _repo(path: Path) -> tuple[object, Path]:
-    from gitindex.repo import Repo
+def _repo(path: Path) -> tuple[Repo, Path]:
     from gitindex.workspace import locate
 
     repo, root = locate(path.resolve())
-    assert isinstance(repo, Repo)
+    assert repo is not None
     return repo, root
 
 
@@ -44,8 +46,8 @@ def install(
     """
     from gitindex import hooks
 
-    _, root = _repo(path)
-    directory = hooks.hooks_dir(root)
+    repo, _ = _repo(path)
+    directory = hooks.hooks_dir(repo)
     for line in hooks.install(directory, sys.executable, foreground=foreground):
         typer.echo(line)
     typer.echo(f"hooks in {directory}; each sync runs {'before git returns' if foreground else 'in the background'} "
@@ -57,8 +59,8 @@ def uninstall(path: PathArg = Path(".")) -> None:
     """Remove gitindex's hooks and put back the hooks they replaced."""
     from gitindex import hooks
 
-    _, root = _repo(path)
-    for line in hooks.uninstall(hooks.hooks_dir(root)) or ["no gitindex hooks were installed"]:
+    repo, _ = _repo(path)
+    for line in hooks.uninstall(hooks.hooks_dir(repo)) or ["no gitindex hooks were installed"]:
         typer.echo(line)
 
 
@@ -69,9 +71,9 @@ def status(path: PathArg = Path("."), as_json: JsonOpt = False) -> None:
     from gitindex.cli.status import hook_lines
 
     repo, root = _repo(path)
-    directory = hooks.hooks_dir(root)
+    directory = hooks.hooks_dir(repo)
     files = hooks.inspect(directory)
-    info = hooks.summary(repo, root)  # type: ignore[arg-type]
+    info = hooks.summary(repo, root)
     if as_json:
         typer.echo(json.dumps({**info, "hooks": [h.to_json() for h in files]}))
         return
@@ -99,7 +101,7 @@ def log(
     from gitindex import hooks
 
     repo, _ = _repo(path)
-    files = hooks.RunnerFiles.of(repo)  # type: ignore[arg-type]
+    files = hooks.RunnerFiles.of(repo)  
     records = hooks.read_log(files, last)
     if as_json:
         typer.echo(json.dumps(records))
@@ -129,7 +131,7 @@ def wait(
     from gitindex import hooks, runner
 
     repo, root = _repo(path)
-    files = hooks.RunnerFiles.of(repo)  # type: ignore[arg-type]
+    files = hooks.RunnerFiles.of(repo)  
     if not runner.wait(files, timeout, lambda: runner.spawn(runner.runner_argv("wait"), root)):
         err(f"gitindex: the background sync did not finish within {timeout:.0f} s")
         raise typer.Exit(EXIT_ERROR)
@@ -151,9 +153,11 @@ def run(
     """What the hook scripts call: record EVENT and make sure a background sync will see it.
     Never fails (and so never fails git) unless --strict."""
     from gitindex.errors import GitindexError
+    from gitindex.memory import fewer_malloc_arenas
     from gitindex.repo import limit_pack_windows
     from gitindex.runner import run_hook
 
+    fewer_malloc_arenas()  # the runner syncs: before any thread starts
     limit_pack_windows()
     try:
         code = run_hook(event, args or [], foreground=foreground, detached=detached, strict=strict,

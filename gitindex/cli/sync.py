@@ -61,8 +61,10 @@ def command(plain: bool) -> Callable[..., None]:
         device: DeviceOpt = None, backend: BackendOpt = None, no_wait: NoWaitOpt = False,
         rebuild: RebuildOpt = False, memory_limit: MemoryOpt = None,
     ) -> None:
+        from gitindex.memory import fewer_malloc_arenas
         from gitindex.repo import index_file_from
 
+        fewer_malloc_arenas()  # for the process the CLI owns, before the sync starts its threads
         with open_index(path, plain=plain, batch_size=batch_size, max_file_size=max_file_size,
                         max_files=max_files, model=model, qdrant_url=qdrant_url, collection=collection,
                         include=include, exclude=exclude, device=device, backend=backend,
