@@ -3,6 +3,7 @@ error boundary, around every command, turns the library's errors into messages a
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from gitindex.cli import hooks, options, search, status, sync, verify
+from gitindex.cli import options
 from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, GitindexError, Interrupted
 
 
@@ -63,15 +64,20 @@ def _root(
 
 
 # Each verb and how it is registered: the module that holds it stays the one place it is defined.
+# (Each module is imported when its verb is registered: a run imports only its own.)
 _VERBS: dict[str, Callable[[typer.Typer], object]] = {
-    "sync": lambda app: app.command("sync", help=sync.SYNC_HELP)(sync.command(plain=False)),
-    "index": lambda app: app.command("index", help=sync.INDEX_HELP)(sync.command(plain=True)),
-    "search": lambda app: app.command("search")(search.search),
-    "status": lambda app: app.command("status")(status.status),
-    "verify": lambda app: app.command("verify")(verify.verify),
-    "log": lambda app: app.command("log")(hooks.log),
-    "hooks": lambda app: app.add_typer(hooks.app, name="hooks"),
+    "sync": lambda app: app.command("sync", help=_verb("sync").SYNC_HELP)(_verb("sync").command(plain=False)),
+    "index": lambda app: app.command("index", help=_verb("sync").INDEX_HELP)(_verb("sync").command(plain=True)),
+    "search": lambda app: app.command("search")(_verb("search").search),
+    "status": lambda app: app.command("status")(_verb("status").status),
+    "verify": lambda app: app.command("verify")(_verb("verify").verify),
+    "log": lambda app: app.command("log")(_verb("hooks").log),
+    "hooks": lambda app: app.add_typer(_verb("hooks").app, name="hooks"),
 }
+
+
+def _verb(module: str) -> Any:
+    return importlib.import_module(f"gitindex.cli.{module}")
 
 
 def make_app(verbs: Iterable[str] = _VERBS) -> typer.Typer:
@@ -86,7 +92,11 @@ def make_app(verbs: Iterable[str] = _VERBS) -> typer.Typer:
     return made
 
 
-app = make_app()
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole command line (tests, help), made when first asked for
+        globals()["app"] = made = make_app()
+        return made
+    raise AttributeError(f"module 'gitindex.cli' has no attribute {name!r}")
 
 
 def main() -> None:
@@ -94,7 +104,7 @@ def main() -> None:
     it knows on each run (7 ms for all of them here): a run that names its verb gets an app with
     only that one; anything else (`--help`, a typo) the whole app, which lists them all."""
     verb = sys.argv[1] if len(sys.argv) > 1 else ""
-    (make_app([verb]) if verb in _VERBS else app)(prog_name="gitindex")
+    (make_app([verb]) if verb in _VERBS else make_app())(prog_name="gitindex")
 
 
 def _bug_log() -> Path:
