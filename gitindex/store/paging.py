@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from gitindex.store import DENSE
 
 PAGE = 1000  # points per scroll request, and chunk hashes per lookup filter
-
-
-class Record(Protocol):
-    @property
-    def payload(self) -> dict[str, Any] | None: ...
-
-    @property
-    def vector(self) -> Any: ...
 
 
 def pages(fetch: Callable[[Any], tuple[Sequence[Any], Any]]) -> Iterator[Any]:
