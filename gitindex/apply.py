@@ -64,6 +64,7 @@ class _Apply:
         writer = BatchWriter(self.store, commit=self.source.commit, model=ws.model_key,
                              chunker=ws.chunker_id, clock=clock)
         limit = ws.config.max_files
+        stopped = False
         with Pipeline(self._resolve, lambda b, m: self._write(writer, b, m), self.m.path) as pipeline:
             for step in steps:
                 self._apply(step)
@@ -73,18 +74,15 @@ class _Apply:
                         len(self.updates) + len(self.removes) >= _MAX_BATCH_FILES:
                     pipeline.submit(self._take_batch())
                 if self.should_stop():
+                    stopped = True
                     break
                 if limit is not None and self.files_done >= limit:
                     self.result.complete = False
                     self.result.notes.append(f"stopped after {limit} files (--max-files); run again to continue")
                     break
-            else:
-                pipeline.submit(self._take_batch())
-                pipeline.drain()
-                return
-            pipeline.submit(self._take_batch())
+            pipeline.submit(self._take_batch())  # the last, partial batch: whole on its own
             pipeline.drain()
-        if self.result.complete:  # stopped by should_stop(), after the last whole batch
+        if stopped:  # by should_stop(), after the last whole batch
             self.result.complete = False
             raise Interrupted("interrupted; what was indexed is kept, run `gitindex sync` to finish")
 
@@ -176,7 +174,6 @@ class _Apply:
             self.progress.advance(0, batch.points)
         if self.budget.check() and isinstance(self.store, MemoryAware):
             self.store.set_buffer_scale(self.budget.scale)
-
 
     def close(self) -> None:
         self._resolver.close(prune=self.result.complete)
