@@ -46,17 +46,19 @@ class FileLock:
             return
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if timeout >= 0 and time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise Timeout(str(self.path)) from None
-                time.sleep(_POLL if timeout < 0 else max(0.0, min(_POLL, deadline - time.monotonic())))
-                continue
-            self._fd = fd
-            return
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if timeout >= 0 and time.monotonic() >= deadline:
+                        raise Timeout(str(self.path)) from None
+                    time.sleep(_POLL if timeout < 0 else max(0.0, min(_POLL, deadline - time.monotonic())))
+        except BaseException:  # a timeout, or Ctrl-C while waiting: no descriptor left open
+            os.close(fd)
+            raise
+        self._fd = fd
 
     def release(self) -> None:
         if self._other is not None:
