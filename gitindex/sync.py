@@ -142,6 +142,7 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
     if first is not None:
         from gitindex.apply import apply  # the engine's heavier half: only when there is work
 
+        m.set(**{STORE_POINTS: None})  # unknown until this run records it (an interrupted one does not)
         wrote = apply(ws, source, itertools.chain([first], timed), result, progress=progress,
                       should_stop=should_stop, look_in_store=store_had_points)
     if wrote or m.get(STORE_POINTS) is None:  # for status, which need not open the store for it

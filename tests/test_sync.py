@@ -188,6 +188,22 @@ def test_skipped_files_by_reason(repo: GitRepo, embedder: CountingEmbedder) -> N
     assert verified(repo.path, max_file_size=10_000)
 
 
+def test_status_counts_the_store_itself_after_an_interrupted_run(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"first.py": python_source("first", functions=2)})
+    run_sync(repo.path, embedder)  # records the store's count for status
+    repo.commit({f"m{i}.py": python_source(f"m{i}", functions=2) for i in range(6)})
+    ix = open_index(repo.path, embedder, batch_size=2)
+    try:
+        with pytest.raises(Interrupted):
+            ix.sync(should_stop=lambda: True)  # after the first batch
+        store = ix.workspace.store
+        with store.session():
+            stored = store.count()
+        assert stored > 2 and ix.status()["points"] == stored  # not the count before the run
+    finally:
+        ix.close()
+
+
 def test_interrupt_at_batch_boundary_then_resume(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({f"m{i}.py": python_source(f"m{i}", functions=2) for i in range(6)})
     ix = open_index(repo.path, embedder, batch_size=2)
@@ -201,6 +217,7 @@ def test_interrupt_at_batch_boundary_then_resume(repo: GitRepo, embedder: Counti
         ix.sync(should_stop=stop_after_two_batches)
     done = len(embedder.texts)
     assert 0 < done < 12
+    ix.close()
     embedder.reset()
     result = run_sync(repo.path, embedder, batch_size=2)
     assert result.embedded == 12 - done, "finished batches are not embedded again"
