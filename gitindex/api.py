@@ -102,13 +102,25 @@ class Index:
         self._must_exist()
         return freshness(self.workspace)
 
-    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[Hit]:
-        """The `limit` chunks closest in meaning to `query`, best first; `path` keeps only paths
-        matching a gitignore-style pattern (`*.py`, `src/**/*.ts`)."""
+    def search(self, query: str, *, limit: int = 10, path: str | None = None, mode: str | None = None,
+               lang: str | None = None, symbol: str | None = None) -> list[Hit]:
+        """The `limit` chunks that best answer `query`, best first. `mode`: hybrid (the default
+        unless configured otherwise), dense or lexical; `path` keeps only paths matching a
+        gitignore-style pattern (`*.py`, `src/**/*.ts`), `lang` one language (python, go...),
+        `symbol` the chunks defining that name (`send`, `Session.send`)."""
         from gitindex.search import search
 
         self._must_exist()
-        return search(self.workspace, query, limit=limit, path_glob=path)
+        return search(self.workspace, query, limit=limit, path_glob=path, mode=mode, lang=lang, symbol=symbol)
+
+    def read(self, path: str, start: int = 1, end: int | None = None) -> list[str]:
+        """Lines start..end (1-based, inclusive; end None: to the file's end) of `path` as it was
+        indexed, newlines kept: the text search hits point into."""
+        from gitindex.read import indexed_lines
+
+        self._must_exist()
+        lines = indexed_lines(self.workspace, path)
+        return lines[max(0, start - 1): end]
 
     def status(self) -> dict[str, Any]:
         """What is indexed, how it compares with HEAD, where it is stored (README: JSON contracts)."""

@@ -132,7 +132,8 @@ class _Apply:
         if self._counter is None:
             self._counter = self.ws.spec.token_counter()
         started = time.perf_counter()
-        reason, chunks = examine(self.source, self.ws.selector, entry, self._counter, self.ws.spec.budget)
+        reason, chunks = examine(self.source, self.ws.selector, entry, self._counter, self.ws.spec.budget,
+                                 self.ws.syntax)
         self.result.phases["read_chunk"] += time.perf_counter() - started
         if reason is not None:
             self.result.skipped[reason] += 1
@@ -155,7 +156,7 @@ class _Apply:
 
     def _resolve(self, batch: Batch) -> Batch:
         """The embedding stage: a vector for every chunk of the batch."""
-        texts = {c.hash: c.text for u in batch.updates for c in u.chunks}
+        texts = {c.hash: c.embedded for u in batch.updates for c in u.chunks}
         batch.vectors, batch.embedded = self._resolver.resolve(texts)
         return batch
 

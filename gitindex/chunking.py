@@ -24,12 +24,22 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 
 class Chunk(NamedTuple):
-    """Lines start..end (1-based, inclusive) of a file, with the xxhash of their text."""
+    """Lines start..end (1-based, inclusive) of a file: their text, and the xxhash of what is
+    embedded for them (`embedded`: the context lines, then the text)."""
 
     start: int
     end: int
     text: str
     hash: str
+    symbol: str = ""  # the qualified name of the definition it holds (`Session.request`), if any
+    kind: str = ""  # what that definition is: function, method, class... ("" for line chunks)
+    context: str = ""  # lines from above the chunk embedded with it (its class, its signature)
+    defines: tuple[str, ...] = ()  # qualified names of every definition that starts in it
+
+    @property
+    def embedded(self) -> str:
+        """The text the model sees: the context lines, then the chunk's own text."""
+        return f"{self.context}\n{self.text}" if self.context else self.text
 
 
 def text_hash(text: str) -> str:
@@ -67,7 +77,7 @@ def _merge_past(line: str) -> bool:
     return xxhash.xxh32_intdigest(line.strip().encode("utf-8", "surrogatepass"), seed=1) % 2 == 1
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     r"""Lines as git counts them: ended by \n only (str.splitlines also breaks at \f, \x1c-\x1e,
     \x85, \u2028 and \u2029, which would shift every line number after them)."""
     parts = text.split("\n")
@@ -77,9 +87,12 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
+_split_lines = split_lines  # the old name
+
+
 def chunk_text(text: str, count_tokens: TokenCounter, budget: int) -> list[Chunk]:
     """Split text into chunks of at most `budget` tokens (a single longer line stays whole)."""
-    lines = _split_lines(text)
+    lines = split_lines(text)
     if not lines:
         return []
     tokens = count_tokens([line.rstrip("\r\n") for line in lines])

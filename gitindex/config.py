@@ -42,6 +42,10 @@ class Config:
     lock_timeout: float = 600.0  # seconds a sync waits for another one to finish
     cache_max_mb: int = 1024  # bound of the on-disk vector cache
     memory_limit_mb: int | None = None  # a sync adapts to stay under it; None: half of what is available
+    chunker: str = "syntax"  # syntax: chunks follow definitions (tree-sitter) where a grammar fits; lines
+    search_mode: str = "hybrid"  # hybrid | dense | lexical (README: Search)
+    # Reciprocal-rank-fusion weights of a hybrid search: dense, lexical, definitions the query names.
+    fusion_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
 
 
 # --- Validation: one parser per field type, chosen from Config's annotations -------------------------
@@ -106,6 +110,14 @@ def _texts(value: Any) -> tuple[str, ...]:
     raise ValueError("expected a list of strings")
 
 
+def _amounts(value: Any) -> tuple[float, ...]:
+    """Numbers: a list, or one string of comma-separated numbers."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("expected a list of numbers")
+    return tuple(_amount(item) for item in items)
+
+
 # Annotation (as written in Config, without "| None") -> parser. A field of another type fails at import.
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "str": _text,
@@ -113,12 +125,15 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "float": _amount,
     "bool": _switch,
     "tuple[str, ...]": _texts,
+    "tuple[float, ...]": _amounts,
 }
 _FIELDS: dict[str, tuple[Callable[[Any], Any], bool]] = {
     f.name: (_PARSERS[str(f.type).removesuffix(" | None")], str(f.type).endswith(" | None"))
     for f in dataclasses.fields(Config)
 }
-_CHOICES: dict[str, tuple[str, ...]] = {"backend": BACKENDS}
+CHUNKERS = ("syntax", "lines")
+SEARCH_MODES = ("hybrid", "dense", "lexical")  # store.MODES
+_CHOICES: dict[str, tuple[str, ...]] = {"backend": BACKENDS, "chunker": CHUNKERS, "search_mode": SEARCH_MODES}
 # Keys that may come only from the environment or a library call, never from a file.
 _SECRET_KEYS = frozenset({"qdrant_api_key"})
 _CONFIG_FILES = (".gitindex.toml", "pyproject.toml")
@@ -136,6 +151,9 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     choices = _CHOICES.get(key)
     if choices is not None and result not in choices:
         raise ConfigError(f"{source}: bad value for {key!r}: {value!r} (choose one of {', '.join(choices)})")
+    if key == "fusion_weights" and (len(result) != 3 or not any(result)):
+        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} (expected three weights: dense, "
+                          "lexical, names; not all zero)")
     return result
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gitindex import lexical
 from gitindex.embedding import Embedder
-from gitindex.errors import IndexMismatchError
+from gitindex.errors import ConfigError, IndexMismatchError
 from gitindex.manifest import LAYOUT, MODEL, SYNCED_COMMIT, SYNCED_TREE
 from gitindex.paths import glob_filter
 from gitindex.store import LAYOUT as STORE_LAYOUT
-from gitindex.store import Query
+from gitindex.store import MODES, Match, Query
 from gitindex.workspace import Workspace
 
 
@@ -18,12 +19,16 @@ class Hit:
     path: str
     start_line: int
     end_line: int
-    score: float
+    score: float  # cosine (dense), BM25 (lexical) or fused reciprocal rank (hybrid): higher is better
     text: str
+    symbol: str = ""  # the definition the chunk holds (`Session.send`), if known
+    kind: str = ""  # function, method, class...
+    language: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"path": self.path, "start_line": self.start_line, "end_line": self.end_line,
-                "score": round(self.score, 4), "text": self.text}
+                "score": round(self.score, 4), "text": self.text, "symbol": self.symbol,
+                "kind": self.kind, "language": self.language}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,27 +86,57 @@ def check_index(ws: Workspace) -> None:
         )
 
 
+# Names people type for a language, as the index records it (chunking.language).
+_LANGUAGE_ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "tsx": "typescript",
+                     "jsx": "javascript", "c++": "cpp", "cxx": "cpp", "rs": "rust", "golang": "go",
+                     "sh": "shell", "bash": "shell", "md": "markdown", "c#": "csharp", "rb": "ruby"}
+
+
 def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None = None,
+           mode: str | None = None, lang: str | None = None, symbol: str | None = None,
            embedder: Embedder | None = None) -> list[Hit]:
-    """The `limit` chunks closest to `query`, best first; `path_glob` filters paths (gitignore
-    syntax: `*.py`, `src/**/*.ts`), in the store as far as payload filters go, then exactly."""
+    """The `limit` chunks that best answer `query`, best first.
+
+    `mode` (default: the configured search_mode, hybrid): dense ranks by meaning, lexical by
+    BM25 over words, hybrid fuses both with the definitions the query names. `path_glob`
+    filters paths (gitignore syntax: `*.py`, `src/**/*.ts`), in the store as far as payload
+    filters go, then exactly; `lang` keeps one language; `symbol` keeps chunks defining that
+    name (`send`, `Session.send`; any case)."""
+    mode = mode or ws.config.search_mode
+    if mode not in MODES:
+        raise ConfigError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
+    if not query.strip():
+        raise ConfigError("the query is empty: say what to look for")
     if not ws.store.exists():
         return []
     check_index(ws)
-    vector = (embedder or ws.embedder).embed([query])[0].tolist()
     where, matches = glob_filter(path_glob) if path_glob else ((), None)
+    if lang:
+        where = (*where, Match("language", (_LANGUAGE_ALIASES.get(lang.lower(), lang.lower()),)))
+    if symbol:
+        where = (*where, Match("names", (symbol.lower().replace("::", "."),)))
+    vector = (embedder or ws.embedder).embed([query])[0].tolist() if mode != "lexical" else None
+    sparse = lexical.query(query) if mode != "dense" else None
+    names = tuple(lexical.query_names(query)) if mode == "hybrid" else ()
+    weights = ws.config.fusion_weights
     hits: list[Hit] = []
     offset, page = 0, limit
     with ws.store.session():
         while len(hits) < limit:
-            found = ws.store.query(Query(vector=vector, limit=page, offset=offset, where=where))
+            found = ws.store.query(Query(vector=vector, sparse=sparse, names=names, limit=page, offset=offset,
+                                         where=where, mode=mode, weights=(weights[0], weights[1], weights[2])))
             for p in found:
                 path = str(p.payload["path"])
                 if matches is None or matches(path):
-                    hits.append(Hit(path, int(p.payload["start_line"]), int(p.payload["end_line"]),
-                                    float(p.score), str(p.payload.get("text", ""))))
+                    hits.append(_hit(p.score, p.payload))
             if len(found) < page:
                 break
             offset += page
             page = min(page * 4, 4096)  # what the filters let through matched poorly: look further
     return hits[:limit]
+
+
+def _hit(score: float, payload: dict[str, object]) -> Hit:
+    return Hit(str(payload["path"]), int(str(payload["start_line"])), int(str(payload["end_line"])), float(score),
+               str(payload.get("text", "")), str(payload.get("symbol") or ""), str(payload.get("kind") or ""),
+               str(payload.get("language") or ""))

@@ -35,7 +35,7 @@ def verify(ws: Workspace, source: Source | None) -> VerifyResult:
     if source is not None:
         counter = ws.spec.token_counter()
         for entry in source.entries():
-            reason, chunks = examine(source, ws.selector, entry, counter, ws.spec.budget)
+            reason, chunks = examine(source, ws.selector, entry, counter, ws.spec.budget, ws.syntax)
             if reason is None:
                 expected.update(point_id(entry.path, entry.oid, i) for i in range(len(chunks)))
     stored, ranges = _stored(ws.store)

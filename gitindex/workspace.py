@@ -73,7 +73,16 @@ class Workspace:
         self._embedder = embedder
 
     @property
+    def syntax(self) -> bool:
+        """Chunks follow definitions where a grammar fits (config: chunker = "syntax")."""
+        return self.config.chunker == "syntax"
+
+    @property
     def chunker_id(self) -> str:
+        if self.syntax:
+            from gitindex.syntax import CHUNKER_ID
+
+            return f"{CHUNKER_ID}+{CHUNKER_VERSION}/{self.spec.budget}"
         return f"{CHUNKER_VERSION}/{self.spec.budget}"
 
     @cached_property

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from gitindex import lexical
 from gitindex.chunking import Chunk, language
 from gitindex.manifest import FileRecord, IndexedFile, Manifest
 from gitindex.paths import path_fields
 from gitindex.repo import Entry
-from gitindex.store import DENSE, PointData, VectorStore, point_id
+from gitindex.store import DENSE, LEXICAL, PointData, VectorStore, point_id
 
 
 @dataclass
@@ -58,7 +59,8 @@ def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker:
     return {
         "path": entry.path, "blob": entry.oid, "hash": chunk.hash, "start_line": chunk.start,
         "end_line": chunk.end, "language": language(entry.path), "text": chunk.text, "commit": commit,
-        "model": model, "chunker": chunker, **path_fields(entry.path),
+        "model": model, "chunker": chunker, "symbol": chunk.symbol, "kind": chunk.kind,
+        "names": lexical.chunk_names(chunk.symbol, chunk.defines), **path_fields(entry.path),
     }
 
 
@@ -80,7 +82,8 @@ class BatchWriter:
         paths = batch.paths
         manifest.mark_dirty(paths)
         points = [
-            PointData(point_id(u.entry.path, u.entry.oid, i), {DENSE: batch.vectors[c.hash]},
+            PointData(point_id(u.entry.path, u.entry.oid, i),
+                      {DENSE: batch.vectors[c.hash], LEXICAL: lexical.document(u.entry.path, c.symbol, c.embedded)},
                       payload(u.entry, c, self.commit, self.model, self.chunker))
             for u in batch.updates for i, c in enumerate(u.chunks)
         ]

@@ -14,6 +14,7 @@ from qdrant_edge import Distance, EdgeConfig, EdgeShard, EdgeVectorParams, Point
 import gitindex
 from gitindex import errors
 from gitindex.manifest import LAYOUT
+from gitindex.store import LAYOUT as STORE_LAYOUT
 
 
 def test_the_readme_example_syncs_searches_and_verifies(repo: GitRepo, embedder: CountingEmbedder) -> None:
@@ -108,7 +109,7 @@ def test_an_index_of_the_previous_layout_is_rebuilt_without_embedding(repo: GitR
         assert any("store layout changed" in note for note in result.notes), result.notes
         assert result.embedded == 0 and result.reused == points  # the vector cache had them all
         assert index.verify().ok
-        assert index.workspace.store.layout() == "2"
+        assert index.workspace.store.layout() == STORE_LAYOUT
         assert index.search("handle a case 1", limit=1)[0].path == "a.py"
 
 

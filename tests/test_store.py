@@ -21,8 +21,9 @@ import pytest
 from conftest import CountingEmbedder, GitRepo, open_index, python_source
 from qdrant_client import QdrantClient
 
+from gitindex import lexical
 from gitindex.errors import LockedError, StoreError
-from gitindex.store import DENSE, Match, PointData, Query, VectorStore, point_id
+from gitindex.store import DENSE, LAYOUT, LEXICAL, Match, PointData, Query, VectorStore, point_id
 from gitindex.store import embedded as embedded_module
 from gitindex.store.embedded import EmbeddedStore
 from gitindex.store.remote import RemoteStore
@@ -134,6 +135,56 @@ def test_query_ranks_best_first_and_filters_paths(store: VectorStore) -> None:
         only = store.query(Query(vector=unit(7), limit=5, where=(Match("path", ("src/m3.py", "src/m4.py")),)))
         assert {h.payload["path"] for h in only} == {"src/m3.py", "src/m4.py"}
         assert store.query(Query(vector=unit(7), limit=5, where=(Match("path", ()),))) == []
+
+
+def worded(path: str, text: str, seed: int, symbol: str = "") -> PointData:
+    """A point with both vectors, as sync writes them: the dense one arbitrary, the lexical one real."""
+    return PointData(point_id(path, "b", 0), {DENSE: unit(seed), LEXICAL: lexical.document(path, symbol, text)}, {
+        "path": path, "blob": "b", "hash": f"h-{seed}", "start_line": 1, "end_line": 3, "language": "python",
+        "text": text, "symbol": symbol, "names": lexical.symbol_names(symbol),
+    })
+
+
+WORDED = [
+    ("net/retry.py", "def parse_retry_after(header):\n    return int(header)", "parse_retry_after"),
+    ("net/adapter.py", "class HTTPAdapter(BaseAdapter):\n    def send(self, request): ...", "HTTPAdapter"),
+    ("net/session.py", "self.mount('https://', HTTPAdapter())\nself.mount('http://', HTTPAdapter())", ""),
+    ("docs/notes.py", "the weather is fine today and nothing here is about networking", ""),
+]
+
+
+def test_lexical_and_hybrid_queries_rank_by_words_and_named_definitions(store: VectorStore) -> None:
+    with store.session():
+        store.upsert([worded(path, text, i, sym) for i, (path, text, sym) in enumerate(WORDED)])
+        assert store.layout() == LAYOUT
+
+        def paths(**query: object) -> list[str]:
+            return [h.payload["path"] for h in store.query(Query(**query))]  # type: ignore[arg-type]
+
+        # BM25: the identifier and its words find the one chunk holding them, whatever the dense side says.
+        assert paths(sparse=lexical.query("parse_retry_after"), mode="lexical", limit=4)[0] == "net/retry.py"
+        assert paths(sparse=lexical.query("retry after"), mode="lexical", limit=4)[0] == "net/retry.py"
+        assert paths(sparse=lexical.query("zebra"), mode="lexical", limit=4) == []  # no word known: nothing
+        # The dense vector alone points at the notes (seed 3); hybrid with the query's name puts
+        # the definition of HTTPAdapter first, though the session mentions it twice.
+        hybrid = dict(vector=unit(3), sparse=lexical.query("HTTPAdapter"), mode="hybrid", limit=4)
+        assert paths(**hybrid, names=tuple(lexical.query_names("HTTPAdapter")))[0] == "net/adapter.py"
+        assert paths(vector=unit(3), mode="dense", limit=1) == ["docs/notes.py"]
+        # Filters hold in every source of a hybrid query.
+        only = paths(**hybrid, names=("httpadapter",), where=(Match("path", ("net/session.py",)),))
+        assert only == ["net/session.py"]
+        assert paths(vector=unit(1), sparse=lexical.query("send"), mode="hybrid", limit=2,
+                     where=(Match("names", ("httpadapter",)),)) == ["net/adapter.py"]
+
+
+def test_query_names_and_symbol_names() -> None:
+    assert lexical.symbol_names("HTTPAdapter.send") == ["httpadapter", "httpadapter.send", "send"]
+    assert lexical.symbol_names("") == []
+    assert lexical.query_names("HTTPAdapter") == ["httpadapter"]
+    assert lexical.query_names("where is Session.send called") == ["send", "session.send"]
+    assert lexical.query_names("where do we retry failed uploads") == []  # plain words name nothing
+    assert lexical.query_names("parse_retry_after") == ["parse_retry_after"]
+    assert lexical.query_names("retry") == ["retry"]  # one word alone may be a name
 
 
 def test_scroll_leaves_text_out_unless_asked(store: VectorStore) -> None:

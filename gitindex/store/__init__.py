@@ -8,28 +8,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-# Every point's dense vector has this name, so that other vectors (sparse, lexical) can sit
-# beside it in the same collection.
+# Every point has two vectors: DENSE, the model's embedding of its text, and LEXICAL, a BM25
+# sparse vector of its words (lexical.py) that the store weighs by IDF.
 DENSE = "dense"
+LEXICAL = "lexical"
 # The shape of a collection: its vectors and payload. Bumped when they change; an index in
 # another layout is rebuilt (embedded) or refused until `sync --rebuild` (server). Layout 1 had
-# one unnamed vector and no path fields.
-LAYOUT = "2"
+# one unnamed vector and no path fields; layout 2 no lexical vector, symbols or names.
+LAYOUT = "3"
 
 # Payload fields every point carries (see writer.py); INDEXED_FIELDS have keyword indexes.
 PAYLOAD_FIELDS = (
     "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
-    "parts", "ext",
+    "parts", "ext", "symbol", "kind", "names",
 )
-INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language")
+INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names")
 # What adopting a store and verifying it read back: everything but the text.
 SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker")
-MODES = ("dense",)
+# hybrid: dense and lexical candidates (and definitions the query names) fused by reciprocal rank.
+MODES = ("hybrid", "dense", "lexical")
+
+
+class Sparse(NamedTuple):
+    """A sparse vector: the non-zero dimensions and their values."""
+
+    indices: list[int]
+    values: list[float]
 
 
 class PointData(NamedTuple):
     id: str
-    vectors: Mapping[str, Sequence[float]]  # by name: {DENSE: [...]}
+    vectors: Mapping[str, Sequence[float] | Sparse]  # by name: {DENSE: [...], LEXICAL: Sparse}
     payload: dict[str, Any]
 
 
@@ -42,19 +51,59 @@ class Match(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One search request, whatever the store: what to rank by, which points may match, how many."""
+    """One search request, whatever the store: what to rank by, which points may match, how many.
+
+    dense ranks by `vector`, lexical by `sparse`; hybrid fetches `candidates` of each (and of
+    the points whose `names` hold one of `names`, ranked by `vector`) and fuses the lists by
+    reciprocal rank, weighted by `weights` (dense, lexical, names)."""
 
     vector: Sequence[float] | None = None  # the dense query vector
+    sparse: Sparse | None = None  # the lexical query vector
+    names: tuple[str, ...] = ()  # identifiers the query names (lexical.query_names)
     limit: int = 10
     offset: int = 0
     where: tuple[Match, ...] = ()  # all must hold
     mode: str = "dense"
+    weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    rrf_k: int = 60
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"unknown search mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.mode == "dense" and self.vector is None:
-            raise ValueError("a dense query needs a vector")
+        if self.mode in ("dense", "hybrid") and self.vector is None:
+            raise ValueError(f"a {self.mode} query needs a vector")
+        if self.mode in ("lexical", "hybrid") and self.sparse is None:
+            raise ValueError(f"a {self.mode} query needs a sparse vector")
+
+    @property
+    def candidates(self) -> int:
+        """How many points each source of a hybrid query contributes to the fusion."""
+        return max(50, 3 * (self.limit + self.offset))
+
+    def rankings(self) -> list[Ranking]:
+        """What the store ranks by: one ranking (dense, lexical), or a hybrid query's several,
+        to fuse. A lexical ranking whose query has no indexed word is left out."""
+        lexical = self.sparse if self.sparse is not None and self.sparse.indices else None
+        if self.mode != "hybrid":
+            vector = self.vector if self.mode == "dense" else lexical
+            return [] if vector is None else [Ranking(DENSE if self.mode == "dense" else LEXICAL, vector, self.where, 1.0)]
+        assert self.vector is not None
+        found = [Ranking(DENSE, self.vector, self.where, self.weights[0])]
+        if lexical is not None:
+            found.append(Ranking(LEXICAL, lexical, self.where, self.weights[1]))
+        if self.names:
+            found.append(Ranking(DENSE, self.vector, (*self.where, Match("names", self.names)), self.weights[2]))
+        return [r for r in found if r.weight > 0]
+
+
+class Ranking(NamedTuple):
+    """One ranked list a query asks for: nearest to `vector` (named `using`) among the points
+    `where` allows; a hybrid query fuses several by reciprocal rank, each counted `weight` times."""
+
+    using: str
+    vector: Sequence[float] | Sparse
+    where: tuple[Match, ...]
+    weight: float
 
 
 class ScoredPayload(NamedTuple):

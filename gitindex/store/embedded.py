@@ -19,10 +19,12 @@ from gitindex.store import (
     DENSE,
     INDEXED_FIELDS,
     LAYOUT,
+    LEXICAL,
     SCROLL_FIELDS,
     Match,
     PointData,
     ScoredPayload,
+    Sparse,
 )
 from gitindex.store import Query as SearchQuery
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
@@ -49,13 +51,15 @@ _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL al
 _SEGMENT_BYTES = 16 * 1024 * 1024
 
 
-def _config(dim: int, segment_bytes: int) -> qe.EdgeConfig:
+def _config(dim: int, segment_bytes: int, lexical: bool = True) -> qe.EdgeConfig:
     """Everything on disk and mapped on demand (Cold): neither a writer's nor a reader's memory
     grows with the number of points. No HNSW graph (m=0): search stays the exact scan it always
     was; a graph cost 0.34 ms a point to build and, opened cold, answered no faster (measured)."""
     kb = segment_bytes // 1024
     return qe.EdgeConfig(
         vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, memory=qe.Memory.Cold)},
+        sparse_vectors=({LEXICAL: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=qe.Memory.Cold)}
+                        if lexical else None),
         payload_memory=qe.Memory.Cold,
         id_tracker_memory=qe.Memory.Cold,
         hnsw_config=qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000),
@@ -74,6 +78,12 @@ def _floats(vector: Sequence[float]) -> list[float]:
     """A list of Python floats, as qdrant_edge takes it (numpy's tolist() is 5x a float() loop)."""
     tolist = getattr(vector, "tolist", None)
     return list(tolist()) if tolist is not None else [float(x) for x in vector]
+
+
+def _vector(vector: Sequence[float] | Sparse) -> list[float] | qe.SparseVector:
+    if isinstance(vector, Sparse):
+        return qe.SparseVector(vector.indices, vector.values)
+    return _floats(vector)
 
 
 class EmbeddedStore:
@@ -193,15 +203,16 @@ class EmbeddedStore:
     def _load_settled(self) -> qe.EdgeShard:
         if self._dim:
             try:
-                return qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit))
+                lexical = LEXICAL in self._saved_vectors("sparse_vectors")  # (an older layout: none)
+                return qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit, lexical))
             except Exception:  # settings it refuses: open it as it is, they are only for memory
                 pass
         return qe.EdgeShard.load(str(self.path))
 
-    def _saved_vectors(self) -> dict[str, Any]:
+    def _saved_vectors(self, kind: str = "vectors") -> dict[str, Any]:
         try:
             saved = json.loads((self.path / "edge_config.json").read_text())
-            vectors = saved["vectors"]
+            vectors = saved[kind]
             return vectors if isinstance(vectors, dict) else {}
         except (OSError, ValueError, KeyError, TypeError):
             return {}
@@ -215,7 +226,9 @@ class EmbeddedStore:
     def layout(self) -> str | None:
         if not self.exists():
             return None
-        return LAYOUT if DENSE in self._saved_vectors() else "1"
+        if DENSE not in self._saved_vectors():
+            return "1"
+        return LAYOUT if LEXICAL in self._saved_vectors("sparse_vectors") else "2"
 
     def _keep(self) -> None:
         """End a writer session with the shard still open: flush now and then, and turn a full
@@ -322,7 +335,7 @@ class EmbeddedStore:
             self._shard = self._create(len(points[0].vectors[DENSE]))
         for i in range(0, len(points), _UPSERT_PAGE):
             self._shard.update(qe.UpdateOperation.upsert_points([
-                qe.Point(p.id, {name: _floats(v) for name, v in p.vectors.items()}, p.payload)
+                qe.Point(p.id, {name: _vector(v) for name, v in p.vectors.items()}, p.payload)
                 for p in points[i : i + _UPSERT_PAGE]
             ]))
 
@@ -346,14 +359,20 @@ class EmbeddedStore:
         )))
 
     def query(self, query: SearchQuery) -> list[ScoredPayload]:
-        if self._shard is None:
+        rankings = query.rankings()
+        if self._shard is None or not rankings:
             return []
-        assert query.vector is not None
-        hits = self._shard.query(qe.QueryRequest(
-            limit=query.limit, offset=query.offset or None, with_payload=True, filter=_filter(query.where),
-            query=qe.Query.Nearest(_floats(query.vector), using=DENSE),
-        ))
-        return [ScoredPayload(h.score, dict(h.payload or {})) for h in hits]
+        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True}
+        if query.mode == "hybrid":
+            stages = [qe.Prefetch(query.candidates, qe.Query.Nearest(_vector(r.vector), using=r.using),
+                                  filter=_filter(r.where)) for r in rankings]
+            fusion = qe.Fusion.Rrf(query.rrf_k, [r.weight for r in rankings])
+            request = qe.QueryRequest(**page, prefetches=stages, query=fusion)  # type: ignore[arg-type]
+        else:  # (the stubs type Fusion's variants as Fusion itself)
+            (only,) = rankings
+            request = qe.QueryRequest(**page, filter=_filter(only.where),  # type: ignore[arg-type]
+                                      query=qe.Query.Nearest(_vector(only.vector), using=only.using))
+        return [ScoredPayload(h.score, dict(h.payload or {})) for h in self._shard.query(request)]
 
     def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
         shard = self._shard

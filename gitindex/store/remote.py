@@ -10,7 +10,18 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from gitindex.errors import StoreError
-from gitindex.store import DENSE, INDEXED_FIELDS, LAYOUT, SCROLL_FIELDS, Match, PointData, Query, ScoredPayload
+from gitindex.store import (
+    DENSE,
+    INDEXED_FIELDS,
+    LAYOUT,
+    LEXICAL,
+    SCROLL_FIELDS,
+    Match,
+    PointData,
+    Query,
+    ScoredPayload,
+    Sparse,
+)
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
 
@@ -56,6 +67,7 @@ class RemoteStore:
         self.client.create_collection(
             self.collection,
             vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
         for name in INDEXED_FIELDS:
             self.client.create_payload_index(
@@ -70,7 +82,7 @@ class RemoteStore:
         self.client.upsert(
             self.collection,
             points=[models.PointStruct(id=p.id, payload=p.payload,
-                                       vector={name: [float(x) for x in v] for name, v in p.vectors.items()})
+                                       vector={name: _vector(v) for name, v in p.vectors.items()})
                     for p in points],
             wait=True,
         )
@@ -90,8 +102,10 @@ class RemoteStore:
         if not self.exists():
             return None
         with self._failures():
-            vectors = self.client.get_collection(self.collection).config.params.vectors
-        return LAYOUT if isinstance(vectors, dict) and DENSE in vectors else "1"
+            params = self.client.get_collection(self.collection).config.params
+        if not isinstance(params.vectors, dict) or DENSE not in params.vectors:
+            return "1"
+        return LAYOUT if LEXICAL in (params.sparse_vectors or {}) else "2"
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         if not hashes or not self.exists():
@@ -102,13 +116,19 @@ class RemoteStore:
         ))
 
     def query(self, query: Query) -> list[ScoredPayload]:
-        if not self.exists():
+        rankings = query.rankings()
+        if not self.exists() or not rankings:
             return []
-        assert query.vector is not None
-        result = self.client.query_points(
-            self.collection, query=[float(x) for x in query.vector], using=DENSE, limit=query.limit,
-            offset=query.offset or None, query_filter=_filter(query.where), with_payload=True,
-        )
+        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True}
+        if query.mode == "hybrid":
+            stages = [models.Prefetch(query=_vector(r.vector), using=r.using, limit=query.candidates,
+                                      filter=_filter(r.where)) for r in rankings]
+            fusion = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[r.weight for r in rankings]))
+            result = self.client.query_points(self.collection, prefetch=stages, query=fusion, **page)  # type: ignore[arg-type]
+        else:
+            (only,) = rankings
+            result = self.client.query_points(self.collection, query=_vector(only.vector), using=only.using,
+                                              query_filter=_filter(only.where), **page)  # type: ignore[arg-type]
         return [ScoredPayload(p.score, dict(p.payload or {})) for p in result.points]
 
     def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -129,6 +149,12 @@ class RemoteStore:
 
     def close(self) -> None:
         """Nothing is kept open between sessions."""
+
+
+def _vector(vector: Sequence[float] | Sparse) -> list[float] | models.SparseVector:
+    if isinstance(vector, Sparse):
+        return models.SparseVector(indices=vector.indices, values=vector.values)
+    return [float(x) for x in vector]
 
 
 def _filter(where: Sequence[Match]) -> models.Filter | None:
