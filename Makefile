@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install test test-slow test-all demo lint fix bench clean
+.PHONY: install test test-slow test-all demo lint fix bench bench-quality clean
 
 # torch first, pinned: here it resolves to a local CPU wheel; unpinned, pip pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -40,8 +40,16 @@ fix: install
 	$(VENV)/bin/ruff check --fix gitindex tests benchmarks
 	$(VENV)/bin/ruff format gitindex tests benchmarks
 
+# Everything, search quality included (langchain-text-splitters: the quality peer's splitter).
 bench: install
+	$(PIP) install -q langchain-text-splitters==1.1.3
 	$(PY) -m benchmarks.run
+
+# Search quality (benchmarks/quality.py): gitindex's modes and chunkers vs a LangChain peer on four
+# pinned packages. langchain-text-splitters is a benchmark-only requirement, installed here.
+bench-quality: install
+	$(PIP) install -q langchain-text-splitters==1.1.3
+	$(PY) -m benchmarks.quality
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

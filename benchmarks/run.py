@@ -29,7 +29,8 @@ from benchmarks import corpus
 from benchmarks.measure import Measured, measure
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees", "startup")
+SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees", "startup", "quality")
+DEFAULT_SCENARIOS = SCENARIOS
 QUERIES = ("parse an HTTP date header", "where are cookies serialized", "route a URL to an endpoint")
 EDIT = '\n\ndef bench_edit_{n}(value):\n    """Benchmark edit {n}: return the value doubled."""\n    return value * 2 + {n}\n'
 PEER_BEST_BATCH = 1_000_000  # one batch holds the whole corpus
@@ -236,6 +237,11 @@ class Bench:
                                                   self.args.startup_rounds)
         if self.want("trees"):
             self.trees()
+        if self.want("quality"):
+            from benchmarks import quality
+
+            log("search quality: benchmarks/quality.py (its own report: python -m benchmarks.quality)")
+            self.results["quality"] = quality.benchmark(self.cache / "quality", 100 if self.args.quick else 300)
         self.results["targets"] = targets(self.results)
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         return self.results
@@ -562,7 +568,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a few minutes: 4 releases, the 1k tree, fewer chunks and repetitions")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
+                        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--trees", default="1000,10000,50000", help="tree sizes in files for (6)")
     parser.add_argument("--tree-embedder", choices=("fake", "real"), default="fake",
                         help="for (6) only: a cheap deterministic embedder (default) or the chosen backend")
