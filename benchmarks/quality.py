@@ -22,7 +22,6 @@ Writes benchmarks/out/quality-latest.{json,md}.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import shutil
 import statistics
@@ -115,51 +114,26 @@ def run_gitindex(c: qc.Corpus, sets: dict[str, list[qc.Query]], chunker: str, mo
                  embedder: Any, work: Path) -> dict[str, dict[str, Any]]:
     """Index the corpus with one chunker, then search every query in each mode."""
     import gitindex
-    from gitindex.errors import ConfigError
 
     names = {m: f"gitindex-{chunker}-{m}" for m in modes}
     repo = write_repo(c.files, work / f"{c.name}-{chunker}")
-    note = None
-    try:
-        index = gitindex.open(repo, embedder=embedder, chunker=chunker)
-    except ConfigError as exc:
-        from gitindex.chunking import CHUNKER_VERSION
-
-        if "unknown key" not in str(exc) or chunker != "lines" or not CHUNKER_VERSION.startswith("lines"):
-            return {n: _unsupported(f"chunker={chunker!r} not supported by this gitindex: {exc}") for n in names.values()}
-        index = gitindex.open(repo, embedder=embedder)
-        note = f"this gitindex has no chunker setting: its one chunker ({CHUNKER_VERSION}) was used"
-    with index:
+    with gitindex.open(repo, embedder=embedder, chunker=chunker) as index:
         started = time.perf_counter()
-        try:
-            index.sync()
-        except Exception as exc:  # a chunker being built may fail in any way: report, don't stop
-            return {n: _unsupported(f"sync with chunker={chunker!r} failed: {type(exc).__name__}: {exc}")
-                    for n in names.values()}
+        index.sync()
         index_s = time.perf_counter() - started
         store = index.workspace.store
         with store.session():
             points = [p for _, p in store.scroll(("start_line", "end_line", "text"))]
         stats = chunk_stats([(int(p["start_line"]), int(p["end_line"]), len(str(p.get("text", "")))) for p in points])
-        has_mode = "mode" in inspect.signature(index.search).parameters
         out: dict[str, dict[str, Any]] = {}
         for mode, name in names.items():
-            if not has_mode and mode != "dense":
-                out[name] = _unsupported(f"mode={mode!r}: this gitindex's Index.search has no mode argument "
-                                         "(it searches dense vectors only)")
-                continue
-            kwargs = {"mode": mode} if has_mode else {}
             started = time.perf_counter()
             results: dict[str, list[list[Span]]] = {}
-            try:
-                with store.session():  # one open of the embedded shard for all the queries
-                    for set_name, queries in sets.items():
-                        results[set_name] = [[(h.path, h.start_line, h.end_line)
-                                              for h in index.search(q.text, limit=LIMIT, **kwargs)] for q in queries]
-            except Exception as exc:
-                out[name] = _unsupported(f"search with mode={mode!r} failed: {type(exc).__name__}: {exc}")
-                continue
-            out[name] = {"status": "ok", "note": note, "index_s": round(index_s, 2),
+            with store.session():  # one open of the embedded shard for all the queries
+                for set_name, queries in sets.items():
+                    results[set_name] = [[(h.path, h.start_line, h.end_line)
+                                          for h in index.search(q.text, limit=LIMIT, mode=mode)] for q in queries]
+            out[name] = {"status": "ok", "index_s": round(index_s, 2),
                          "search_s": round(time.perf_counter() - started, 2), **stats,
                          "metrics": evaluate(sets, results)}
     return out
@@ -260,7 +234,8 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
     gitindex's chunker: syntax where it ran (the default), else lines."""
     ok = {n for c in r["corpora"].values() for n, v in c["configs"].items() if v.get("status") == "ok"}
     chunker = "syntax" if "gitindex-syntax-hybrid" in ok else "lines"
-    pairs = {"hybrid_vs_dense": (f"gitindex-{chunker}-hybrid", f"gitindex-{chunker}-dense"),
+    pairs = {"hybrid_vs_before": (f"gitindex-{chunker}-hybrid", "gitindex-lines-dense"),  # search before hybrid
+             "hybrid_vs_dense": (f"gitindex-{chunker}-hybrid", f"gitindex-{chunker}-dense"),
              "hybrid_vs_peer": (f"gitindex-{chunker}-hybrid", "peer-dense"),
              "dense_vs_peer": (f"gitindex-{chunker}-dense", "peer-dense")}
     out: dict[str, Any] = {"metric": "natural-language MRR@10, chunk level", "chunker": chunker}

@@ -46,6 +46,7 @@ class Config:
     search_mode: str = "hybrid"  # hybrid | dense | lexical (README: Search)
     # Reciprocal-rank-fusion weights of a hybrid search: dense, lexical, definitions the query names.
     fusion_weights: tuple[float, ...] = (1.0, 1.0, 1.0)
+    fusion_k: int = 60  # the RRF constant: a hit at rank r counts weight / (k + r)
 
 
 # --- Validation: one parser per field type, chosen from Config's annotations -------------------------

@@ -30,11 +30,18 @@ _IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::)[A-Za-z_$][\w$]*)*")
 _CODE_LIKE = re.compile(r"_|\.|::|\d|[a-z][A-Z]|[A-Z]{2,}[a-z]")  # snake_case, a.b, camelCase, HTTPAdapter
 
 
+# BM25's expected document length, in tokens: chunks are short (a definition, ~400 characters),
+# and with the embedder's default of 256 every chunk counted as short, which flattened the length
+# normalisation. Measured (benchmarks/lexical_choice.py, four corpora, natural-language MRR@10):
+# 256: 0.467, 128: 0.490, 64: 0.511, 32: 0.526, 16: 0.532; identifier queries best at 32-128.
+_AVG_LEN = 32
+
+
 @functools.cache
 def _bm25() -> qe.Bm25:
     # English stop words and stemming: natural-language queries ("retries failed uploads")
     # meet the code's words ("retry", "upload"); identifiers are kept whole as well.
-    return qe.Bm25(qe.Bm25Config(tokenizer=qe.TokenizerType.Code, language="english"))
+    return qe.Bm25(qe.Bm25Config(tokenizer=qe.TokenizerType.Code, language="english", avg_len=_AVG_LEN))
 
 
 def document(path: str, symbol: str, text: str) -> Sparse:
@@ -66,14 +73,16 @@ def chunk_names(symbol: str, defines: tuple[str, ...]) -> list[str]:
 
 def query_names(text: str) -> list[str]:
     """The identifiers a query names, lower-cased (`HTTPAdapter`, `parse_retry_after`,
-    `Session.send`; a one-word query counts as one): definitions with these names are searched
-    first. Plain words in a sentence are not names: "where do we retry" boosts nothing."""
-    found = _IDENTIFIER.findall(text)
-    single = len(text.split()) == 1
-    names: list[str] = []
-    for word in found:
-        if single or _CODE_LIKE.search(word):
-            dotted = re.sub(r"::", ".", word.lower())
-            names.append(dotted)
-            names.append(dotted.rsplit(".", 1)[-1])
-    return sorted(set(names))[:32]
+    `Session.send`; a one-word query counts as one), and for a query of two to four plain words
+    the name they spell (`http adapter` -> httpadapter, http_adapter): definitions with these
+    names are searched first. A longer sentence names nothing: "where do we retry" boosts nothing."""
+    words = text.split()
+    names: set[str] = set()
+    for word in _IDENTIFIER.findall(text):
+        if len(words) == 1 or _CODE_LIKE.search(word):
+            dotted = word.lower().replace("::", ".")
+            names.update((dotted, dotted.rsplit(".", 1)[-1]))
+    if 2 <= len(words) <= 4 and all(w.isalnum() for w in words):
+        spelled = [w.lower() for w in words]
+        names.update(("".join(spelled), "_".join(spelled)))
+    return sorted(names)[:32]

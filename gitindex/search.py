@@ -124,7 +124,8 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
     with ws.store.session():
         while len(hits) < limit:
             found = ws.store.query(Query(vector=vector, sparse=sparse, names=names, limit=page, offset=offset,
-                                         where=where, mode=mode, weights=(weights[0], weights[1], weights[2])))
+                                         where=where, mode=mode, weights=(weights[0], weights[1], weights[2]),
+                                         rrf_k=ws.config.fusion_k))
             for p in found:
                 path = str(p.payload["path"])
                 if matches is None or matches(path):

@@ -134,8 +134,10 @@ def _definition(node: Node, in_class: bool) -> _Def | None:
     if kind in ("decorated_definition", "export_statement"):
         inner = node.child_by_field_name("definition") or node.child_by_field_name("declaration")
         return _definition(inner, in_class) if inner is not None else None
-    if kind == "expression_statement":  # TypeScript: namespace X {...}
+    if kind == "expression_statement":  # TypeScript: namespace X {...}; JavaScript: x.y = function ...
         inner = node.named_children[0] if node.named_child_count == 1 else None
+        if inner is not None and inner.type == "assignment_expression":
+            return _assigned_function(node, inner)
         return _definition(inner, in_class) if inner is not None and inner.type == "internal_module" else None
     if kind in ("ambient_declaration", "template_declaration"):
         inner = next((c for c in reversed(node.named_children)
@@ -191,6 +193,21 @@ def _definition(node: Node, in_class: bool) -> _Def | None:
     return None
 
 
+def _assigned_function(node: Node, assignment: Node) -> _Def | None:
+    """CommonJS-style definitions: `res.send = function send(body) {...}`,
+    `Router.prototype.handle = (req) => ...`, `module.exports = function createApp() {...}`.
+    Named by the assigned-to path (`prototype` left out), or by the function's own name when the
+    target is only `module.exports` / `exports`."""
+    value = assignment.child_by_field_name("right")
+    target = assignment.child_by_field_name("left")
+    if value is None or target is None or value.type not in _FUNCTION_VALUES:
+        return None
+    name = ".".join(part for part in _text(target).split(".") if part != "prototype")
+    if name in ("module.exports", "exports"):
+        name = _text(value.child_by_field_name("name")) or name
+    return _Def(node, "method" if "." in name else "function", name, None)
+
+
 def _members(children: Iterable[Node], in_class: bool, after: int) -> Iterator[tuple[int, int, _Def]]:
     """(first row, last row, definition) of the definitions among a scope's children, their
     comments, attributes and decorators right above them included."""
@@ -213,7 +230,9 @@ def _members(children: Iterable[Node], in_class: bool, after: int) -> Iterator[t
             continue
         found = _definition(child, in_class)
         if found is not None and start > after:
-            first = attached if attached >= 0 and attached_end >= start - 1 else start
+            # Comments right above belong to it; a doc comment (/** ... */) across one blank line too.
+            gap = 2 if attached >= 0 and _text(child.prev_named_sibling).startswith("/**") else 1
+            first = attached if attached >= 0 and attached_end >= start - gap else start
             yield first, end, found
             after = end
         attached = -1

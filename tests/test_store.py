@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import subprocess
 import sys
 import time
+import uuid
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -36,6 +38,8 @@ def _quiet_local_mode() -> Iterator[None]:
     with warnings.catch_warnings():
         # Local mode says payload indexes only matter on a server; that is the point of them.
         warnings.filterwarnings("ignore", message="Payload indexes have no effect", category=UserWarning)
+        # Local mode scans every vector; a server walks the graph the search parameters tune.
+        warnings.filterwarnings("ignore", message="Local mode performs exact", category=UserWarning)
         # The unreachable-server test: the client warns before the adapter reports the failure.
         warnings.filterwarnings("ignore", message="Api key is used with an insecure", category=UserWarning)
         warnings.filterwarnings("ignore", message="Failed to obtain server version", category=UserWarning)
@@ -177,12 +181,40 @@ def test_lexical_and_hybrid_queries_rank_by_words_and_named_definitions(store: V
                      where=(Match("names", ("httpadapter",)),)) == ["net/adapter.py"]
 
 
+def _check_large_index_settings(store: RemoteStore, server: bool) -> None:
+    store.upsert([worded("a.py", "def f(): pass", 1, "f")])
+    config = store.client.get_collection(store.collection).config
+    dense = config.params.vectors[DENSE]  # type: ignore[index]
+    assert dense.on_disk and config.params.sparse_vectors[LEXICAL].index.on_disk  # type: ignore[index, union-attr]
+    assert store.layout() == LAYOUT
+    if server:  # local mode keeps only the vector parameters
+        assert config.params.on_disk_payload and config.hnsw_config.m == 16
+        assert config.quantization_config.scalar.always_ram  # type: ignore[union-attr]
+
+
+def test_a_server_collection_is_made_for_a_large_shared_index() -> None:
+    _check_large_index_settings(RemoteStore(QdrantClient(location=":memory:"), "demo", "memory"), server=False)
+
+
+@pytest.mark.skipif(not os.environ.get("GITINDEX_TEST_QDRANT_URL"),
+                    reason="no Qdrant server: set GITINDEX_TEST_QDRANT_URL (none can be installed on these machines)")
+def test_a_live_server_collection_has_graph_quantization_and_disk_settings() -> None:
+    url = os.environ["GITINDEX_TEST_QDRANT_URL"]
+    name = f"gitindex-test-{uuid.uuid4().hex[:8]}"
+    store = RemoteStore.connect(url, os.environ.get("QDRANT_API_KEY"), name)
+    try:
+        _check_large_index_settings(store, server=True)
+    finally:
+        store.drop()
+
+
 def test_query_names_and_symbol_names() -> None:
     assert lexical.symbol_names("HTTPAdapter.send") == ["httpadapter", "httpadapter.send", "send"]
     assert lexical.symbol_names("") == []
     assert lexical.query_names("HTTPAdapter") == ["httpadapter"]
     assert lexical.query_names("where is Session.send called") == ["send", "session.send"]
-    assert lexical.query_names("where do we retry failed uploads") == []  # plain words name nothing
+    assert lexical.query_names("where do we retry failed uploads") == []  # a sentence names nothing
+    assert lexical.query_names("http adapter") == ["http_adapter", "httpadapter"]  # a name spelled out
     assert lexical.query_names("parse_retry_after") == ["parse_retry_after"]
     assert lexical.query_names("retry") == ["retry"]  # one word alone may be a name
 
@@ -372,6 +404,30 @@ def test_full_appendable_segments_become_mapped_segments(tmp_path: Path, monkeyp
         store.close()
     config = json.loads((path / "edge_config.json").read_text())
     assert config["vectors"]["dense"]["memory"] == "cold" and config["payload_memory"] == "cold"
+
+
+def test_mapped_segments_are_searched_by_graph_and_old_shards_get_graphs(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 100 * DIM * 4)  # 100 points a segment
+    monkeypatch.setattr(embedded_module, "_FULL_SCAN_KB", 1)  # every mapped segment searched by its graph
+    monkeypatch.setattr(embedded_module, "_HNSW_M", 0)  # first, as gitindex made shards before graphs
+    path = tmp_path / "qdrant" / "demo"
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    points = [point(f"f{i // 10}.py", "b", i % 10, seed=i) for i in range(450)]
+    try:
+        write_in_sessions(store, points, 0, 450)
+    finally:
+        store.close()
+    assert json.loads((path / "edge_config.json").read_text())["hnsw_config"]["m"] == 0
+    monkeypatch.setattr(embedded_module, "_HNSW_M", 16)
+    store = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    with store.session(write=True):  # a writer's open settles the shard: graphs for the mapped segments
+        assert store._shard is not None and store._shard.info().segments_count >= 4
+    store.close()
+    assert json.loads((path / "edge_config.json").read_text())["hnsw_config"]["m"] == 16
+    with store.session():  # graph search finds each point's own vector first (8 dimensions, 450 points)
+        found = [store.query(Query(vector=unit(i), limit=1))[0].payload["hash"] for i in range(0, 450, 7)]
+        assert found == [f"h-{i}" for i in range(0, 450, 7)]
 
 
 def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> None:

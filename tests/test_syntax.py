@@ -143,6 +143,33 @@ def test_javascript() -> None:
     assert inc.context.startswith("class Counter")
 
 
+def test_javascript_commonjs_assignments_and_doc_comments() -> None:
+    text = textwrap.dedent("""\
+        /**
+         * Send a response.
+         */
+
+        res.send = function send(body) {
+          %FILL%
+          return this;
+        };
+
+        Router.prototype.handle = function (req, res) {
+          %FILL%
+        };
+
+        module.exports = function createApplication() {
+          %FILL%
+        };
+        """)
+    chunks = chunks_of(fill(text, 12), "javascript", 100)
+    assert ("res.send", "method") in symbols(chunks)
+    assert ("Router.handle", "method") in symbols(chunks)  # the prototype is not part of the name
+    assert ("createApplication", "function") in symbols(chunks)
+    send = next(c for c in chunks if c.symbol == "res.send")
+    assert send.start == 1 and "Send a response." in send.text  # a doc comment across one blank line
+
+
 def test_typescript_and_tsx() -> None:
     text = textwrap.dedent("""\
         export interface Shape {

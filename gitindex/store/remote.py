@@ -24,6 +24,9 @@ from gitindex.store import (
 )
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
+# A graph walk over the int8 copies, then the best candidates rescored with the original vectors.
+SEARCH = models.SearchParams(hnsw_ef=128, quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
+
 
 class RemoteStore:
     """One collection on a Qdrant server; created on the first write."""
@@ -64,10 +67,18 @@ class RemoteStore:
     def _ensure(self, dim: int) -> None:
         if self.exists():
             return
+        # What a large shared index needs: original vectors and payload on disk, an HNSW graph,
+        # and int8 copies of the vectors in RAM for the graph walk (searches rescore with the
+        # originals, SEARCH): a server holds a quarter of the vectors' size in memory.
         self.client.create_collection(
             self.collection,
-            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-            sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=True)},
+            sparse_vectors_config={LEXICAL: models.SparseVectorParams(
+                modifier=models.Modifier.IDF, index=models.SparseIndexParams(on_disk=True))},
+            on_disk_payload=True,
+            hnsw_config=models.HnswConfigDiff(m=16, ef_construct=100),
+            quantization_config=models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, always_ram=True)),
         )
         for name in INDEXED_FIELDS:
             self.client.create_payload_index(
@@ -119,10 +130,10 @@ class RemoteStore:
         rankings = query.rankings()
         if not self.exists() or not rankings:
             return []
-        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True}
+        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True, "search_params": SEARCH}
         if query.mode == "hybrid":
             stages = [models.Prefetch(query=_vector(r.vector), using=r.using, limit=query.candidates,
-                                      filter=_filter(r.where)) for r in rankings]
+                                      filter=_filter(r.where), params=SEARCH) for r in rankings]
             fusion = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[r.weight for r in rankings]))
             result = self.client.query_points(self.collection, prefetch=stages, query=fusion, **page)  # type: ignore[arg-type]
         else:
