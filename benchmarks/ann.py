@@ -2,6 +2,7 @@
 
     python -m benchmarks.ann --points 250000 --out /tmp/ann-250k.json
     python -m benchmarks.ann --points 50000 --variants m0,h16e100 --no-switch
+    python -m benchmarks.ann --shipped --points 250000 --out /tmp/shipped-250k.json
 
 Vectors. Random Gaussian vectors are the worst case for a graph index (no structure, every
 neighbour about as far as any other); real embeddings sit on a low-dimensional, clustered
@@ -28,6 +29,19 @@ query (new process: import, EdgeShard.load, first query), once with the shard's 
 from the page cache (posix_fadvise DONTNEED) and once with them cached; warm latency (median,
 p95) and Recall@10 for each set of search params. Also (unless --no-switch) whether an m=0 shard
 loaded with an HNSW EdgeConfig gets graphs from optimize(), and at what cost.
+
+--shipped measures what ships instead: gitindex.store.embedded.EmbeddedStore itself builds the
+shard (one write session per batch of SYNC_BATCH points, upsert, close() at the end, as a first
+sync), each point with the dense vector above and the lexical one (lexical.document) of the real
+chunk it was derived from, under a synthetic path (pkg{n}/mod{m}.py), with writer.payload's
+fields (symbol, kind and names from the chunk's def/class lines). Queries: the docstring lines
+above (natural language) and real function names from the chunks (identifiers: hybrid adds the
+names prefetch), each in mode dense, lexical and hybrid. Measured per variant (shipped; m0:
+embedded._HNSW_M patched to 0, no graphs): build wall, its parts and peak RSS, disk size, warm
+store.query() time in one read session, Recall@10 of the dense mode against exact
+(SearchParams(exact=True) on the store's shard, and numpy's), and a new process's first search
+(session open + query; page cache kept or evicted). The graph's share of the build is the
+difference of the two builds, against a first index that embeds at EMBED_RATE.
 """
 
 from __future__ import annotations
@@ -102,11 +116,8 @@ def _chunks(text: str) -> list[str]:
 _DOC = re.compile(r'def \w+\([^)]*\)[^:]*:\s*\n\s*(?:"""|\'\'\')\s*([^\n]{20,160})')
 
 
-def real_embeddings(n_anchors: int, n_queries: int, work: Path) -> tuple[np.ndarray, np.ndarray]:
-    cache = work / f"real-{n_anchors}-{n_queries}.npz"
-    if cache.exists():
-        data = np.load(cache)
-        return data["anchors"], data["queries"]
+def real_texts(n_anchors: int, n_queries: int) -> tuple[list[str], list[str]]:
+    """The anchor chunks and the query texts (first half: 40-line chunks, second: docstring lines)."""
     anchor_texts: list[str] = []
     chunk_q: list[str] = []
     doc_q: list[str] = []
@@ -121,12 +132,20 @@ def real_embeddings(n_anchors: int, n_queries: int, work: Path) -> tuple[np.ndar
         if len(anchor_texts) >= n_anchors and len(chunk_q) >= half and len(doc_q) >= n_queries - half:
             break
     random.Random(1).shuffle(doc_q)
-    query_texts = chunk_q[:half] + doc_q[: n_queries - half]
+    return anchor_texts[:n_anchors], chunk_q[:half] + doc_q[: n_queries - half]
+
+
+def real_embeddings(n_anchors: int, n_queries: int, work: Path) -> tuple[np.ndarray, np.ndarray]:
+    cache = work / f"real-{n_anchors}-{n_queries}.npz"
+    if cache.exists():
+        data = np.load(cache)
+        return data["anchors"], data["queries"]
+    anchor_texts, query_texts = real_texts(n_anchors, n_queries)
     from gitindex.embedding import make_embedder, resolve_model
 
     embedder = make_embedder(resolve_model("all-MiniLM-L6-v2"))
     t = time.perf_counter()
-    anchors = np.asarray(embedder.embed(anchor_texts[:n_anchors]), dtype=np.float32)
+    anchors = np.asarray(embedder.embed(anchor_texts), dtype=np.float32)
     queries = np.asarray(embedder.embed(query_texts), dtype=np.float32)
     print(f"embedded {len(anchors)} anchors + {len(queries)} queries in {time.perf_counter() - t:.0f} s",
           file=sys.stderr)
@@ -145,13 +164,16 @@ def neighbours(anchors: np.ndarray) -> np.ndarray:
     return np.argsort(-sims, axis=1)[:, :NEIGHBOURS]
 
 
-def batch_vectors(anchors: np.ndarray, near: np.ndarray, start: int, stop: int, noise: float) -> np.ndarray:
-    """Points start..stop-1, the same in every process (seeded by batch): anchors first, then mixes."""
+def batch_points(anchors: np.ndarray, near: np.ndarray, start: int, stop: int,
+                 noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points start..stop-1, the same in every process (seeded by batch): anchors first, then
+    mixes; and for each point the anchor it was derived from (its text, in --shipped)."""
     n_anchor = len(anchors)
     out = np.empty((stop - start, anchors.shape[1]), dtype=np.float32)
     real = np.arange(start, min(stop, n_anchor))
     out[: len(real)] = anchors[real]
     k = stop - start - len(real)
+    bases = real
     if k:
         rng = np.random.default_rng((start, stop))
         base = rng.integers(0, n_anchor, size=k)
@@ -160,7 +182,12 @@ def batch_vectors(anchors: np.ndarray, near: np.ndarray, start: int, stop: int, 
         mix = w[:, :1] * anchors[base] + w[:, 1:2] * anchors[other[:, 0]] + w[:, 2:] * anchors[other[:, 1]]
         mix += rng.standard_normal(mix.shape, dtype=np.float32) * (noise / np.sqrt(anchors.shape[1]))
         out[len(real) :] = mix
-    return _normalise(out)
+        bases = np.concatenate([real, base])
+    return _normalise(out), bases
+
+
+def batch_vectors(anchors: np.ndarray, near: np.ndarray, start: int, stop: int, noise: float) -> np.ndarray:
+    return batch_points(anchors, near, start, stop, noise)[0]
 
 
 def all_vectors(anchors: np.ndarray, near: np.ndarray, n: int, noise: float) -> np.ndarray:
@@ -345,6 +372,295 @@ def child_query(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# ----------------------------------------------------------------------------- --shipped
+
+SYNC_BATCH = 256  # points a sync batch writes in one store session (a few files' chunks)
+COLLECTION = "bench"
+_DEF = re.compile(r"^[ \t]*(?:async[ \t]+)?(def|class)[ \t]+(\w+)", re.M)
+_CODE_NAME = re.compile(r"_|[a-z][A-Z]")  # snake_case or camelCase: a name a user would type
+
+
+def _definitions(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """A real chunk's symbol (its first definition), kind, and every definition in it."""
+    found = _DEF.findall(text)
+    if not found:
+        return "", "", ()
+    kind, name = found[0]
+    return name, "class" if kind == "class" else "function", tuple(n for _, n in found)
+
+
+def shipped_data(args: argparse.Namespace) -> dict[str, Any]:
+    """Texts, symbols and vectors of the anchors; natural-language and identifier queries (cached)."""
+    anchors, real_q = real_embeddings(args.anchors, args.queries, args.work)
+    cache = args.work / f"shipped-{args.anchors}-{args.queries}.json"
+    if cache.exists():
+        data = json.loads(cache.read_text())
+    else:
+        anchor_texts, query_texts = real_texts(args.anchors, args.queries)
+        half = args.queries // 2
+        nl = [{"kind": "nl", "text": t, "vector": v.tolist()}
+              for t, v in zip(query_texts[half:], real_q[half:], strict=True)]
+        names = sorted({n for t in anchor_texts for n in _definitions(t)[2]
+                        if len(n) >= 6 and not n.startswith("__") and _CODE_NAME.search(n)})
+        names = random.Random(5).sample(names, min(len(nl), len(names)))
+        from gitindex.embedding import make_embedder, resolve_model
+
+        vectors = make_embedder(resolve_model("all-MiniLM-L6-v2")).embed(names)
+        ident = [{"kind": "ident", "text": n, "vector": np.asarray(v, dtype=np.float32).tolist()}
+                 for n, v in zip(names, vectors, strict=True)]
+        data = {"anchor_texts": anchor_texts, "queries": nl + ident}
+        cache.write_text(json.dumps(data))
+    data["anchors"] = anchors
+    return data
+
+
+def _shipped_payload(i: int, text: str) -> dict[str, Any]:
+    """As writer.payload: a synthetic path, blob and hash (unique per point), the real text and
+    definitions of the chunk the point was derived from."""
+    from gitindex import lexical
+    from gitindex.paths import path_fields
+
+    base = _payload(i)
+    symbol, kind, defines = _definitions(text)
+    return {**base, "language": "python", "text": text, "commit": "0" * 40, "model": "all-MiniLM-L6-v2",
+            "chunker": "bench", "symbol": symbol, "kind": kind, "names": lexical.chunk_names(symbol, defines),
+            **path_fields(base["path"])}
+
+
+def _timed(cls: Any, name: str, clock: dict[str, float]) -> None:
+    """Add the seconds spent in cls.name (and the number of calls) to clock."""
+    inner = getattr(cls, name)
+
+    def wrapper(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            clock[f"{name}_s"] = clock.get(f"{name}_s", 0.0) + time.perf_counter() - t
+            clock[f"{name}_calls"] = clock.get(f"{name}_calls", 0) + 1
+
+    setattr(cls, name, wrapper)
+
+
+def child_shipped_build(args: argparse.Namespace) -> dict[str, Any]:
+    """A first index's writes through EmbeddedStore: batches of SYNC_BATCH points, each in one
+    write session (upsert, as writer.BatchWriter), close() at the end."""
+    from gitindex import lexical
+    from gitindex.store import DENSE as S_DENSE
+    from gitindex.store import LEXICAL, PointData, embedded, point_id
+
+    if args.hnsw_m is not None:
+        embedded._HNSW_M = args.hnsw_m
+    data = shipped_data(args)
+    anchors, texts = data["anchors"], data["anchor_texts"]
+    near = neighbours(anchors)
+    clock: dict[str, Any] = {}
+    for name in ("_keep", "_reopen", "_release"):  # _keep: optimize() (+ _reopen) and timed flushes
+        _timed(embedded.EmbeddedStore, name, clock)
+    store = embedded.EmbeddedStore(args.shard, COLLECTION, lock_timeout=600.0)
+    t_gen = t_lex = t_payload = t_store = 0.0
+    t0 = time.perf_counter()
+    for block in range(0, args.points, BATCH):  # vectors in BATCH blocks: the same as all_vectors
+        t = time.perf_counter()
+        vecs, bases = batch_points(anchors, near, block, min(block + BATCH, args.points), args.noise)
+        t_gen += time.perf_counter() - t
+        for s in range(0, len(vecs), SYNC_BATCH):
+            points = []
+            for j in range(s, min(s + SYNC_BATCH, len(vecs))):
+                i, text = block + j, texts[bases[j]]
+                t = time.perf_counter()
+                payload = _shipped_payload(i, text)
+                t_payload += time.perf_counter() - t
+                t = time.perf_counter()
+                sparse = lexical.document(payload["path"], payload["symbol"], text)
+                t_lex += time.perf_counter() - t
+                points.append(PointData(point_id(payload["path"], payload["blob"], i % 40),
+                                        {S_DENSE: vecs[j], LEXICAL: sparse}, payload))
+            t = time.perf_counter()
+            with store.session(write=True):
+                store.upsert(points)
+            t_store += time.perf_counter() - t
+    t = time.perf_counter()
+    store.close()
+    t_close = time.perf_counter() - t
+    wall = time.perf_counter() - t0
+    import qdrant_edge as qe
+
+    shard = qe.EdgeShard.load(str(args.shard))
+    info = shard.info()
+    shard.close()
+    return {"wall_s": wall, "store_s": t_store + t_close, "session_s": t_store, "close_s": t_close,
+            "gen_s": t_gen, "lexical_s": t_lex, "payload_s": t_payload, **clock,
+            "segments": info.segments_count, "points": info.points_count, "indexed": info.indexed_vectors_count,
+            "peak_rss_mb": _rss_mb()}
+
+
+def _store_query(spec: dict[str, Any], mode: str) -> Any:
+    from gitindex import lexical
+    from gitindex.store import Query
+
+    return Query(vector=spec["vector"] if mode != "lexical" else None,
+                 sparse=lexical.query(spec["text"]) if mode != "dense" else None,
+                 names=tuple(lexical.query_names(spec["text"])) if mode == "hybrid" else (), mode=mode)
+
+
+def child_shipped_query(args: argparse.Namespace) -> dict[str, Any]:
+    """One read session: warm store time per query for each mode and kind of query, the dense
+    mode's hits, and the exact top 10 (SearchParams(exact=True) on the store's shard)."""
+    import qdrant_edge as qe
+
+    from gitindex.store import DENSE as S_DENSE
+    from gitindex.store.embedded import EmbeddedStore
+
+    specs = json.loads(args.queries_file.read_text())
+    kinds = sorted({s["kind"] for s in specs})
+    store = EmbeddedStore(args.shard, COLLECTION, lock_timeout=600.0)
+    out: dict[str, Any] = {"warm": {}, "dense_hashes": {}, "exact_hashes": {}}
+    t = time.perf_counter()
+    with store.session():
+        out["session_open_s"] = time.perf_counter() - t
+        assert store._shard is not None
+        shard = store._shard
+        for mode in ("dense", "lexical", "hybrid"):
+            for kind in kinds:
+                queries = [_store_query(s, mode) for s in specs if s["kind"] == kind]
+                for q in queries:  # warm up
+                    store.query(q)
+                times, hashes, empty, names_q = [], [], 0, 0
+                for q in queries:
+                    t = time.perf_counter()
+                    hits = store.query(q)
+                    times.append(time.perf_counter() - t)
+                    hashes.append([h.payload["hash"] for h in hits])
+                    empty += not hits
+                    names_q += bool(q.names)
+                out["warm"][f"{mode}/{kind}"] = {
+                    "median_ms": 1000 * float(np.median(times)), "p95_ms": 1000 * float(np.percentile(times, 95)),
+                    "max_ms": 1000 * float(np.max(times)), "queries": len(queries), "empty": empty,
+                    "with_names": names_q}
+                if mode == "dense":
+                    out["dense_hashes"][kind] = hashes
+        for kind in kinds:
+            exact = qe.SearchParams(exact=True)
+            out["exact_hashes"][kind] = [
+                [h.payload["hash"] for h in shard.query(qe.QueryRequest(
+                    limit=10, query=qe.Query.Nearest(s["vector"], using=S_DENSE), with_payload=True, params=exact))]
+                for s in specs if s["kind"] == kind]
+    out["rss_mb"] = _rss_mb()
+    return out
+
+
+# A new process's first search, without benchmarks.ann's imports (numpy): what `gitindex search`
+# adds to its embedding of the query.
+_COLD = """
+import json, sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from gitindex import lexical
+from gitindex.store import Query
+from gitindex.store.embedded import EmbeddedStore
+t1 = time.perf_counter()
+spec = json.loads(Path(sys.argv[1]).read_text())
+mode = spec["mode"]
+q = Query(vector=spec["vector"] if mode != "lexical" else None,
+          sparse=lexical.query(spec["text"]) if mode != "dense" else None,
+          names=tuple(lexical.query_names(spec["text"])) if mode == "hybrid" else (), mode=mode)
+t2 = time.perf_counter()
+store = EmbeddedStore(Path(spec["shard"]), spec["collection"], 600.0)
+with store.session():
+    t3 = time.perf_counter()
+    hits = store.query(q)
+    t4 = time.perf_counter()
+t5 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "lexical_s": t2 - t1, "open_s": t3 - t2, "query_s": t4 - t3,
+                  "close_s": t5 - t4, "open_query_s": t4 - t2, "hits": len(hits)}))
+"""
+
+
+def shipped_cold(args: argparse.Namespace, shard: Path, spec: dict[str, Any], mode: str,
+                 evicted: bool) -> dict[str, float]:
+    runs = []
+    for _ in range(args.cold_runs):
+        if evicted:
+            evict(shard)
+        f = args.work / "cold-query.json"
+        f.write_text(json.dumps({**spec, "mode": mode, "shard": str(shard), "collection": COLLECTION}))
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _COLD, str(f)], capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t
+        if proc.returncode:
+            raise RuntimeError(f"cold query failed: {proc.stderr[-3000:]}")
+        runs.append({**json.loads(proc.stdout.strip().splitlines()[-1]), "process_s": wall})
+    return {k: round(float(np.median([r[k] for r in runs])), 4) for k in runs[0]}
+
+
+def _recall_hashes(found: list[list[str]], truth: list[list[str]]) -> float:
+    return float(np.mean([len(set(a) & set(t)) / len(t) for a, t in zip(found, truth, strict=True)]))
+
+
+def _hash_of(i: int) -> str:
+    return str(_payload(i)["hash"])
+
+
+def run_shipped(args: argparse.Namespace) -> dict[str, Any]:
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = shipped_data(args)
+    specs = data["queries"]
+    qfile = args.work / "shipped-queries.json"
+    qfile.write_text(json.dumps(specs))
+    kinds = sorted({s["kind"] for s in specs})
+    anchors = data["anchors"]
+    vectors = all_vectors(anchors, neighbours(anchors), args.points, args.noise)
+    truth = {k: exact_top(vectors, np.asarray([s["vector"] for s in specs if s["kind"] == k], dtype=np.float32))[0]
+             for k in kinds}
+    del vectors
+    truth_hashes = {k: [[_hash_of(int(i)) for i in row] for row in t] for k, t in truth.items()}
+    report: dict[str, Any] = {"points": args.points, "anchors": len(anchors), "noise": args.noise,
+                              "queries": {k: sum(s["kind"] == k for s in specs) for k in kinds},
+                              "sync_batch": SYNC_BATCH, "variants": {}}
+    for variant in args.shipped_variants.split(","):
+        shard = args.work / f"shipped-{variant}-{args.points}"
+        res: dict[str, Any] = {}
+        if not args.measure_only:
+            shutil.rmtree(shard, ignore_errors=True)
+            for leftover in (f"{COLLECTION}.lock", f"{COLLECTION}.readers"):
+                (shard.parent / leftover).unlink(missing_ok=True)
+            extra = {} if variant == "shipped" else {"hnsw_m": 0}
+            build = _child("shipped-build", args, shard=shard, points=args.points, **extra)
+            res["build"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in build.items()}
+        res["disk_mb"] = round(disk_mb(shard), 1)
+        q = _child("shipped-query", args, shard=shard, queries_file=qfile)
+        res["session_open_s"] = round(q["session_open_s"], 4)
+        res["query_rss_mb"] = round(q["rss_mb"], 1)
+        res["warm"] = {k: {m: round(v, 2) if isinstance(v, float) else v for m, v in w.items()}
+                       for k, w in q["warm"].items()}
+        res["recall@10_dense_vs_shard_exact"] = {
+            k: round(_recall_hashes(q["dense_hashes"][k], q["exact_hashes"][k]), 4) for k in kinds}
+        res["recall@10_dense_vs_numpy"] = {
+            k: round(_recall_hashes(q["dense_hashes"][k], truth_hashes[k]), 4) for k in kinds}
+        res["recall@10_shard_exact_vs_numpy"] = {
+            k: round(_recall_hashes(q["exact_hashes"][k], truth_hashes[k]), 4) for k in kinds}
+        nl = next(s for s in specs if s["kind"] == "nl")
+        ident = next(s for s in specs if s["kind"] == "ident")
+        res["cold"] = {}
+        for label, spec, mode in (("dense/nl", nl, "dense"), ("lexical/nl", nl, "lexical"),
+                                  ("hybrid/nl", nl, "hybrid"), ("hybrid/ident", ident, "hybrid")):
+            for evicted in (False, True):
+                res["cold"][f"{label}/{'evicted' if evicted else 'cached'}"] = shipped_cold(
+                    args, shard, spec, mode, evicted)
+        report["variants"][variant] = res
+        print(variant, json.dumps(res), file=sys.stderr)
+    ship, flat = report["variants"].get("shipped"), report["variants"].get("m0")
+    if ship and flat and "build" in ship and "build" in flat:
+        extra = ship["build"]["wall_s"] - flat["build"]["wall_s"]
+        first_index = args.points / EMBED_RATE + flat["build"]["wall_s"]
+        report["graph"] = {"extra_s": round(extra, 1), "per_point_ms": round(1000 * extra / args.points, 3),
+                           "pct_of_store_build": round(100 * extra / flat["build"]["wall_s"], 1),
+                           "pct_of_first_index": round(100 * extra / first_index, 2),
+                           "first_index_s_assumed": round(first_index)}
+    return report
+
+
 # ----------------------------------------------------------------------------- driver
 
 
@@ -415,7 +731,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/gitindex-ann"))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--measure-only", action="store_true", help="reuse shards built by an earlier run")
-    ap.add_argument("--child", choices=("build", "query", "switch"), help=argparse.SUPPRESS)
+    ap.add_argument("--shipped", action="store_true",
+                    help="measure gitindex's own EmbeddedStore (dense + lexical, writer's payload)")
+    ap.add_argument("--shipped-variants", default="shipped,m0",
+                    help="shipped: as configured; m0: embedded._HNSW_M patched to 0 (no graphs)")
+    ap.add_argument("--child", choices=("build", "query", "switch", "shipped-build", "shipped-query"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--hnsw-m", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--shard", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--queries-file", type=Path, help=argparse.SUPPRESS)
@@ -423,10 +745,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cold-only", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        if args.child == "build":
-            args.points = int(args.points)
-        fn = {"build": child_build, "query": child_query, "switch": child_switch}[args.child]
+        fn = {"build": child_build, "query": child_query, "switch": child_switch,
+              "shipped-build": child_shipped_build, "shipped-query": child_shipped_query}[args.child]
         print(json.dumps(fn(args)))
+        return
+    if args.shipped:
+        text = json.dumps(run_shipped(args), indent=1)
+        if args.out:
+            args.out.write_text(text)
+        print(text)
         return
 
     args.work.mkdir(parents=True, exist_ok=True)

@@ -21,18 +21,19 @@ def verified(path: Path, ref: str = "HEAD", **settings: object) -> bool:
         ix.close()
 
 
-def chunks_of(path: Path, embedder: CountingEmbedder, text: str) -> int:
-    ix = open_index(path)
-    from gitindex.chunking import chunk_text
+def chunks_of(path: Path, embedder: CountingEmbedder, text: str, name: str = "module.py") -> int:
+    """How many chunks a sync makes of `text` as file `name` (syntax chunks for Python)."""
+    from gitindex.examine import chunk
 
-    return len(chunk_text(text, ix.workspace.spec.token_counter(), ix.workspace.spec.budget))
+    ws = open_index(path).workspace
+    return len(chunk(name, text, ws.spec.token_counter(), ws.spec.budget, ws.syntax))
 
 
 def test_first_index_then_noop(repo: GitRepo, embedder: CountingEmbedder) -> None:
     files = {f"pkg/{n}.py": python_source(n) for n in ("alpha", "beta", "gamma")}
     files["README.md"] = "# Demo\n\nA small project that parses configuration files.\n"
     head = repo.commit(files)
-    expected = sum(chunks_of(repo.path, embedder, t) for t in files.values())
+    expected = sum(chunks_of(repo.path, embedder, t, name) for name, t in files.items())
 
     first = run_sync(repo.path, embedder)
     assert first.commit == head
@@ -251,6 +252,23 @@ def test_deleted_manifest_is_rebuilt_from_the_store(repo: GitRepo, embedder: Cou
     result = run_sync(repo.path, embedder)
     assert result.embedded == chunks_of(repo.path, embedder, python_source("three", functions=1))
     assert verified(repo.path)  # two.py's points, unknown to the new manifest, are gone
+
+
+def test_a_chunker_change_rechunks_and_reuses_the_vectors_of_unchanged_texts(
+        repo: GitRepo, embedder: CountingEmbedder) -> None:
+    notes = "# Notes\n\nHow the project parses configuration files, step by step.\n"
+    repo.commit({"pkg/a.py": python_source("a", functions=4), "NOTES.md": notes})
+    lines = run_sync(repo.path, embedder, chunker="lines")
+    embedder.reset()
+    syntax = run_sync(repo.path, embedder)  # the default chunker: syntax
+    assert any("chunker" in note and "changed" in note for note in syntax.notes), syntax.notes
+    # The Markdown file's chunks are the same texts under either chunker: their vectors come
+    # from the cache; only the Python chunks whose text changed are embedded.
+    assert syntax.reused >= 1 and syntax.embedded == len(embedder.texts) < lines.embedded + 1
+    assert notes.strip() not in embedder.texts
+    assert verified(repo.path)
+    hit = open_index(repo.path, embedder).search("a case 2", symbol="a_function_2", limit=1)
+    assert hit and hit[0].symbol == "a_function_2" and hit[0].kind == "function"
 
 
 def test_model_change_reindexes_into_fresh_collection(repo: GitRepo, embedder: CountingEmbedder) -> None:
