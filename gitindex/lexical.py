@@ -67,21 +67,33 @@ def symbol_names(symbol: str) -> list[str]:
 
 
 def chunk_names(symbol: str, defines: tuple[str, ...]) -> list[str]:
-    """The names a chunk answers to: its symbol's, and those of every definition starting in it."""
+    """The names a chunk answers to (`search --symbol`): its symbol's, and those of every
+    definition starting in it (the `names` payload field)."""
     return sorted({name for qualified in (symbol, *defines) for name in symbol_names(qualified)})
 
 
+def defined_names(defines: tuple[str, ...]) -> list[str]:
+    """The names of the definitions that start in a chunk, as a query may write them: for
+    `Session.send`, session.send and send, but not session (the `defines` payload field, which
+    the named-definition ranking of a hybrid search matches: a class's methods do not answer to
+    the class's name, nor the later pieces of a long function to the function's)."""
+    found: set[str] = set()
+    for qualified in defines:
+        parts = [p for p in re.split(r"\.|::", qualified.lower()) if p]
+        found.update(".".join(parts[i:]) for i in range(len(parts)))
+    return sorted(found)
+
+
 def query_names(text: str) -> list[str]:
-    """The identifiers a query names, lower-cased (`HTTPAdapter`, `parse_retry_after`,
-    `Session.send`; a one-word query counts as one), and for a query of two to four plain words
+    """The identifiers a query names, lower-cased and as qualified as written (`HTTPAdapter`,
+    `parse_retry_after`, `Session.send`; a one-word query counts as one), and for a query of two to four plain words
     the name they spell (`http adapter` -> httpadapter, http_adapter): definitions with these
     names are searched first. A longer sentence names nothing: "where do we retry" boosts nothing."""
     words = text.split()
     names: set[str] = set()
     for word in _IDENTIFIER.findall(text):
         if len(words) == 1 or _CODE_LIKE.search(word):
-            dotted = word.lower().replace("::", ".")
-            names.update((dotted, dotted.rsplit(".", 1)[-1]))
+            names.add(word.lower().replace("::", "."))  # Session.send: that method, not every send
     if 2 <= len(words) <= 4 and all(w.isalnum() for w in words):
         spelled = [w.lower() for w in words]
         names.update(("".join(spelled), "_".join(spelled)))

@@ -497,7 +497,8 @@ def _defined(unit: _Unit) -> Iterator[str]:
     """The qualified names a whole definition defines: its own, and its members' (one level)."""
     yield unit.symbol
     found = unit.definition
-    if found is not None and found.body is not None:
+    whole = found is not None and unit.end >= _last_row(found.node)  # not the head of a cut-up class
+    if found is not None and found.body is not None and whole:
         in_class = found.kind in _SCOPES_WITH_METHODS
         for _first, _last, member in _members(found.body.children, in_class, found.body.start_point.row - 1):
             if member.name:

@@ -60,7 +60,8 @@ def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker:
         "path": entry.path, "blob": entry.oid, "hash": chunk.hash, "start_line": chunk.start,
         "end_line": chunk.end, "language": language(entry.path), "text": chunk.text, "commit": commit,
         "model": model, "chunker": chunker, "symbol": chunk.symbol, "kind": chunk.kind,
-        "names": lexical.chunk_names(chunk.symbol, chunk.defines), **path_fields(entry.path),
+        "names": lexical.chunk_names(chunk.symbol, chunk.defines), "defines": lexical.defined_names(chunk.defines),
+        **path_fields(entry.path),
     }
 
 

@@ -90,6 +90,16 @@ func ParseRetryAfter(header string) int {
 }
 '''
 
+def _method(name: str, lines: int) -> str:
+    body = "".join(f"        step_{name}_{i} = self.value + {i}  # {name} step {i} of the work\n" for i in range(lines))
+    return f"    def {name}(self, request):\n        \"\"\"Do the {name} work.\"\"\"\n{body}        return request\n\n"
+
+
+# A class too big for one chunk: cut into its methods, each with the class line as context;
+# `parse` is too big itself and is split in pieces.
+CLIENT = "class Client(Base):\n    \"\"\"A client.\"\"\"\n\n" + "".join(
+    _method(name, n) for name, n in (("connect", 12), ("parse", 60), ("close", 12), ("retry", 12)))
+
 NOTES_MD = "# Notes\n\nThe weather is fine today; the garden needs watering and the roses bloom in June.\n"
 
 
@@ -98,7 +108,7 @@ def searchable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GitRe
     """One indexed repository for the module (the real model embeds it once)."""
     repo = GitRepo(tmp_path_factory.mktemp("search") / "project")
     repo.commit({"net/adapters.py": ADAPTERS, "net/sessions.py": SESSIONS, "retry/retry.go": RETRY_GO,
-                 "docs/notes.md": NOTES_MD})
+                 "docs/notes.md": NOTES_MD, "net/client.py": CLIENT})
     embedder = CountingEmbedder()
     index = open_index(repo.path, embedder)
     index.sync()
@@ -121,6 +131,18 @@ def test_an_identifier_puts_its_definition_first(searchable: tuple[GitRepo, Inde
     assert "def get_adapter(" in first(index.search("Session.get_adapter")).text
     # The words of a name find it too.
     assert first(index.search("parse retry after", mode="lexical")).path == "retry/retry.go"
+
+
+def test_a_qualified_name_finds_the_method_where_it_starts(searchable: tuple[GitRepo, Index]) -> None:
+    _, index = searchable
+    parse = first(index.search("Client.parse"))
+    assert parse.symbol == "Client.parse" and "    def parse(self, request):" in parse.text  # the first piece
+    close = first(index.search("Client.close"))
+    assert close.symbol == "Client.close" and "def close(" in close.text
+    # The class's own chunk answers to the class's name; its methods' chunks do not claim it.
+    assert first(index.search("Client")).text.startswith("class Client(Base):")
+    pieces = index.search("parse", symbol="Client.parse", limit=20)
+    assert len(pieces) > 1 and {h.symbol for h in pieces} == {"Client.parse"}  # --symbol: every piece
 
 
 def test_each_mode_answers_and_a_bad_mode_or_query_is_a_usage_error(searchable: tuple[GitRepo, Index]) -> None:

@@ -56,9 +56,10 @@ def unit(seed: int) -> list[float]:
 def point(path: str, blob: str, index: int, seed: int | None = None) -> PointData:
     # crc32, not hash(): str hashes differ from process to process (PYTHONHASHSEED).
     seed = zlib.crc32(f"{path}\0{blob}\0{index}".encode()) % 10_000 if seed is None else seed
-    return PointData(point_id(path, blob, index), {DENSE: unit(seed)}, {
+    text = f"text of {path} chunk {index}"
+    return PointData(point_id(path, blob, index), {DENSE: unit(seed), LEXICAL: lexical.document(path, "", text)}, {
         "path": path, "blob": blob, "hash": f"h-{seed}", "start_line": index * 10 + 1,
-        "end_line": index * 10 + 9, "language": "python", "text": f"text of {path} chunk {index}",
+        "end_line": index * 10 + 9, "language": "python", "text": text,
         "commit": "c0ffee",
     })
 
@@ -146,6 +147,7 @@ def worded(path: str, text: str, seed: int, symbol: str = "") -> PointData:
     return PointData(point_id(path, "b", 0), {DENSE: unit(seed), LEXICAL: lexical.document(path, symbol, text)}, {
         "path": path, "blob": "b", "hash": f"h-{seed}", "start_line": 1, "end_line": 3, "language": "python",
         "text": text, "symbol": symbol, "names": lexical.symbol_names(symbol),
+        "defines": lexical.defined_names((symbol,) if symbol else ()),
     })
 
 
@@ -211,8 +213,9 @@ def test_a_live_server_collection_has_graph_quantization_and_disk_settings() -> 
 def test_query_names_and_symbol_names() -> None:
     assert lexical.symbol_names("HTTPAdapter.send") == ["httpadapter", "httpadapter.send", "send"]
     assert lexical.symbol_names("") == []
+    assert lexical.defined_names(("HTTPAdapter.send", "f")) == ["f", "httpadapter.send", "send"]  # no class
     assert lexical.query_names("HTTPAdapter") == ["httpadapter"]
-    assert lexical.query_names("where is Session.send called") == ["send", "session.send"]
+    assert lexical.query_names("where is Session.send called") == ["session.send"]
     assert lexical.query_names("where do we retry failed uploads") == []  # a sentence names nothing
     assert lexical.query_names("http adapter") == ["http_adapter", "httpadapter"]  # a name spelled out
     assert lexical.query_names("parse_retry_after") == ["parse_retry_after"]
@@ -441,8 +444,8 @@ def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> 
         old.update(UpdateOperation.create_field_index(name, PayloadSchemaType.Keyword))
     old.close()
     store = EmbeddedStore(path, "demo", lock_timeout=5.0)
-    with store.session():  # a reader opens it as it is
-        store.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
+    with store.session():  # a reader opens it as it is (layout 2: no lexical vector)
+        store.upsert([p._replace(vectors={DENSE: p.vectors[DENSE]}) for p in (point("a.py", "b", i, seed=i) for i in range(3))])
     with store.session(write=True):
         assert store.count() == 3
         assert store._shard is not None

@@ -20,9 +20,9 @@ LAYOUT = "3"
 # Payload fields every point carries (see writer.py); INDEXED_FIELDS have keyword indexes.
 PAYLOAD_FIELDS = (
     "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
-    "parts", "ext", "symbol", "kind", "names",
+    "parts", "ext", "symbol", "kind", "names", "defines",
 )
-INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names")
+INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines")
 # What adopting a store and verifying it read back: everything but the text.
 SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker")
 # hybrid: dense and lexical candidates (and definitions the query names) fused by reciprocal rank.
@@ -59,7 +59,7 @@ class Query:
 
     vector: Sequence[float] | None = None  # the dense query vector
     sparse: Sparse | None = None  # the lexical query vector
-    names: tuple[str, ...] = ()  # identifiers the query names (lexical.query_names)
+    names: tuple[str, ...] = ()  # identifiers the query names (lexical.query_names), matched to `defines`
     limit: int = 10
     offset: int = 0
     where: tuple[Match, ...] = ()  # all must hold
@@ -92,7 +92,7 @@ class Query:
         if lexical is not None:
             found.append(Ranking(LEXICAL, lexical, self.where, self.weights[1]))
         if self.names:
-            found.append(Ranking(DENSE, self.vector, (*self.where, Match("names", self.names)), self.weights[2]))
+            found.append(Ranking(DENSE, self.vector, (*self.where, Match("defines", self.names)), self.weights[2]))
         return [r for r in found if r.weight > 0]
 
 

@@ -220,7 +220,7 @@ class EmbeddedStore:
                 shard = qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit, lexical))
             except Exception:  # settings it refuses: open it as it is, they are only for memory
                 return qe.EdgeShard.load(str(self.path))
-            if graphs == 0:  # made before segments had graphs: build them now, once (13 s at 250k)
+            if graphs == 0 and _HNSW_M:  # made before segments had graphs: build them now, once (13 s at 250k)
                 shard.optimize()
             return shard
         return qe.EdgeShard.load(str(self.path))
@@ -254,7 +254,7 @@ class EmbeddedStore:
                 if self._remap:  # a smaller segment size (memory pressure): reload under it,
                     self._reopen()  # which also drops the file pages mapped in so far
                 info = self._shard.info()
-                unindexed = info.points_count - info.indexed_vectors_count
+                unindexed = self._unconverted(info)
                 if unindexed * self._dim * 4 >= self._segment_bytes and self._shard.optimize():
                     self._reopen()
                     self._segment_bytes = self._segment_limit
@@ -272,6 +272,16 @@ class EmbeddedStore:
             self._watch_stop = threading.Event()
             threading.Thread(target=self._watch, args=(self._watch_stop,), daemon=True,
                              name="gitindex-store-watch").start()
+
+    def _unconverted(self, info: qe.ShardInfo) -> int:
+        """Points whose dense vectors are still in the appendable segment. The shard counts a
+        vector as indexed once it is in a converted segment, but every sparse vector as indexed
+        at once (its inverted index is built on write): with a lexical vector on every point,
+        the dense ones indexed are the indexed count less the points (an empty lexical vector
+        counts as not indexed, which only brings a conversion forward)."""
+        lexical = LEXICAL in self._saved_vectors("sparse_vectors")
+        indexed_dense = info.indexed_vectors_count - (info.points_count if lexical else 0)
+        return max(0, info.points_count - indexed_dense)
 
     def _reopen(self) -> None:
         assert self._shard is not None
