@@ -209,3 +209,8 @@ def test_cli_human_output_json_files_only_and_context(searchable: tuple[GitRepo,
     plain, wider = numbers(), numbers("--context", "2")
     assert len(plain) == 8 and wider == list(range(plain[0] - 2, plain[-1] + 3))  # two lines either side
     cli("search", "x", *where, "--mode", "fuzzy", code=EXIT_USAGE)
+
+    # On a terminal (here: forced), the same with colours: the query's words marked, line numbers.
+    coloured = cli("search", "HTTPAdapter", *where, "--limit", "1", env={"FORCE_COLOR": "1"}).stdout
+    assert "\x1b[" in coloured and "net/adapters.py" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured).splitlines()[0] == head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -82,8 +83,35 @@ def snippet(hit: Hit, query: str, lines: int = SNIPPET_LINES) -> tuple[int, int]
     return hit.start_line + best, hit.start_line + best + lines - 1
 
 
+def _shown(index: Index, hit: Hit, query: str, context: int) -> tuple[int, list[str]]:
+    """The first line number and the lines to show of a hit: its snippet, and `context` lines
+    of the indexed file around it."""
+    first, last = snippet(hit, query)
+    code = hit.text.split("\n")[first - hit.start_line:last - hit.start_line + 1]
+    if context:
+        try:
+            around = index.read(hit.path, max(1, first - context), last + context)
+            return max(1, first - context), [line.rstrip("\r\n") for line in around]
+        except GitindexError:  # the file is gone (a plain directory changed): the chunk alone
+            pass
+    return first, code
+
+
+def _heading(hit: Hit) -> str:
+    symbol = f"  {hit.symbol}" + (f" ({hit.kind})" if hit.kind else "") if hit.symbol else ""
+    return f"{hit.path}:{hit.start_line}-{hit.end_line}{symbol}  score {hit.score:.3f}"
+
+
 def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> None:
-    """path:start-end, symbol and score, then the snippet with line numbers, highlighted on a terminal."""
+    """path:start-end, symbol and score, then the snippet with line numbers: highlighted with
+    rich on a terminal, plain text otherwise (a pipe needs no colours, nor their 0.1 s)."""
+    if not (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
+        for n, hit in enumerate(hits):
+            first, code = _shown(index, hit, query, context)
+            width = len(str(first + len(code) - 1)) + 2
+            lines = [_heading(hit)] + [f"{first + i:>{width}} {line}" for i, line in enumerate(code)]
+            typer.echo(("\n" if n else "") + "\n".join(lines) + _more(hit, len(code), context))
+        return
     from rich.console import Console
     from rich.syntax import Syntax
     from rich.text import Text
@@ -101,15 +129,7 @@ def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> 
         if n:
             console.print()
         console.print(head)
-        first, last = snippet(hit, query)
-        code = hit.text.split("\n")[first - hit.start_line:last - hit.start_line + 1]
-        if context:
-            try:
-                around = index.read(hit.path, max(1, first - context), last + context)
-                first = max(1, first - context)
-                code = [line.rstrip("\r\n") for line in around]
-            except GitindexError:  # the file is gone (a plain directory changed): the chunk alone
-                pass
+        first, code = _shown(index, hit, query, context)
         syntax = Syntax("\n".join(code), hit.language or "text", line_numbers=True, start_line=first,
                         word_wrap=False, theme="ansi_dark", background_color="default")
         for row, line in enumerate(code, 1):  # the query's words, marked in the code
@@ -120,7 +140,11 @@ def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> 
                     syntax.stylize_range("bold reverse", (row, at), (row, at + len(word)))
                     at = low.find(word.lower(), at + len(word))
         console.print(syntax)
-        shown = last - first + 1
-        if shown < hit.end_line - hit.start_line + 1 and not context:
-            console.print(Text(f"    … {hit.end_line - hit.start_line + 1 - shown} more lines in this chunk", style="dim"))
-    sys.stdout.flush()
+        more = _more(hit, len(code), context)
+        if more:
+            console.print(Text(more.strip("\n"), style="dim"))
+
+
+def _more(hit: Hit, shown: int, context: int) -> str:
+    hidden = hit.end_line - hit.start_line + 1 - shown
+    return f"\n    … {hidden} more line{'s' if hidden > 1 else ''} in this chunk" if hidden > 0 and not context else ""
