@@ -36,6 +36,10 @@ class Config:
     qdrant_url: str | None = None  # None: the embedded store under the git dir
     qdrant_api_key: str | None = field(default=None, repr=False)  # from the environment or a library call
     collection: str | None = None  # default: the repository's directory name
+    # Which repository the points belong to, in a collection several share: every write, delete,
+    # scan and search is scoped to it. Default: the origin URL without scheme, user and .git
+    # (github.com/psf/requests), else the directory name.
+    repo_key: str | None = None
     backend: str = "onnx-int8"  # torch | onnx | onnx-int8 (see README: Performance)
     device: str | None = None  # torch device for the model, e.g. "cpu" or "cuda" (cuda: torch)
     model_cache: str | None = None  # where ONNX exports of the model are kept

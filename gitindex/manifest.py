@@ -39,6 +39,7 @@ MODEL, CHUNKER, STORE, COLLECTION, SELECTION = "model", "chunker", "store", "col
 LAYOUT = "layout"  # the store layout the points were written in (store.LAYOUT); absent: "1"
 SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
 STORE_POINTS = "store_points"  # the store's point count when a sync last wrote to it
+REPO_KEY = "repo_key"  # the repository key the points were written under
 
 
 class IndexedFile(NamedTuple):

@@ -67,6 +67,13 @@ class Repo:
             return (self.gitdir / pointer.read_text().strip()).resolve()
         return self.gitdir
 
+    def origin_url(self) -> str | None:
+        """The URL of the `origin` remote, if there is one."""
+        try:
+            return str(self.git.remotes["origin"].url or "") or None
+        except (KeyError, ValueError):
+            return None
+
     @property
     def name(self) -> str:
         base = self.workdir if self.workdir is not None else self.commondir.parent

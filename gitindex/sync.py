@@ -24,6 +24,7 @@ from gitindex.manifest import (
     LAST_RUN,
     LAYOUT,
     MODEL,
+    REPO_KEY,
     SELECTION,
     STORE,
     STORE_POINTS,
@@ -182,15 +183,18 @@ class _Reconcile:
         run (only then can a vector be worth looking up there)."""
         ws, m = self.ws, self.m
         wanted = (ws.model_key, ws.chunker_id, STORE_LAYOUT)
-        here = {STORE: self.store.location, COLLECTION: ws.collection}
+        here = {STORE: self.store.location, COLLECTION: ws.collection, REPO_KEY: ws.repo_key}
         exists = self.store.exists()  # reaches a server before anything local changes
         if m.get(MODEL) is not None and any(m.get(k) != v for k, v in here.items()):
             # The manifest describes another store: read this one's state back instead.
-            self.result.notes.append(f"store changed to {self.store.location} ({ws.collection})")
+            self.result.notes.append(f"store changed to {self.store.location} ({ws.collection}, repository "
+                                     f"{ws.repo_key})")
             m.reset()
         if m.get(MODEL) is None and exists and not rebuild:
             self._adopt_store()
         built = (m.get(MODEL), m.get(CHUNKER), m.get(LAYOUT) or "1")
+        if built[0] is None and exists:  # nothing adopted (another repository's points only, or none)
+            built = (ws.model_key, ws.chunker_id, self.store.layout() or STORE_LAYOUT)
         if rebuild or (built[0] is not None and built != wanted):
             if not rebuild:
                 if ws.config.qdrant_url:

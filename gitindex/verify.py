@@ -37,7 +37,7 @@ def verify(ws: Workspace, source: Source | None) -> VerifyResult:
         for entry in source.entries():
             reason, chunks = examine(source, ws.selector, entry, counter, ws.spec.budget, ws.syntax)
             if reason is None:
-                expected.update(point_id(entry.path, entry.oid, i) for i in range(len(chunks)))
+                expected.update(point_id(entry.path, entry.oid, i, ws.store.repo) for i in range(len(chunks)))
     stored, ranges = _stored(ws.store)
     return VerifyResult(
         stale=len(stored - expected), missing=len(expected - stored),

@@ -51,6 +51,14 @@ class Workspace:
         self._embedder = embedder
 
     @cached_property
+    def repo_key(self) -> str:
+        """The repository the points belong to (config repo_key; see repository_key())."""
+        if self.config.repo_key:
+            return self.config.repo_key
+        origin = self.repo.origin_url() if self.repo is not None else None
+        return repository_key(origin, self.root.name)
+
+    @cached_property
     def spec(self) -> ModelSpec:
         return resolve_model(self.config.model)
 
@@ -97,7 +105,7 @@ class Workspace:
     def store(self) -> VectorStore:
         return open_store(
             url=self.config.qdrant_url, api_key=self.config.qdrant_api_key,
-            collection=self.collection, data_dir=self.data_dir, lock_timeout=30.0,
+            collection=self.collection, data_dir=self.data_dir, lock_timeout=30.0, repo=self.repo_key,
         )
 
     @property
@@ -121,6 +129,20 @@ class Workspace:
             self.store.close()
         if "manifest" in self.__dict__:
             self.manifest.close()
+
+
+def repository_key(origin: str | None, directory: str) -> str:
+    """A repository's name, the same on every clone: its origin URL without scheme, user,
+    port-less `git@host:` form and `.git` (`github.com/psf/requests`), else its directory name."""
+    if origin:
+        url = re.sub(r"^[a-z+]+://", "", origin.strip())  # https://, ssh://, git+ssh://
+        url = re.sub(r"^[^@/]+@", "", url)  # user@ or user:token@
+        url = re.sub(r"^([^/:]+):(?!\d+/)", r"\1/", url)  # git@github.com:psf/requests (scp form)
+        url = re.sub(r"^([^/:]+):\d+/", r"\1/", url)  # a port
+        url = url.rstrip("/").removesuffix(".git").rstrip("/")
+        if url:
+            return url.lower()
+    return directory
 
 
 def _collection_name(name: str) -> str:

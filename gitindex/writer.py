@@ -54,9 +54,11 @@ class Batch:
         return sum(len(u.chunks) for u in self.updates)
 
 
-def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker: str) -> dict[str, Any]:
+def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker: str,
+            repo: str = "") -> dict[str, Any]:
     """What a point carries besides its vectors (store.PAYLOAD_FIELDS)."""
     return {
+        "repo": repo,
         "path": entry.path, "blob": entry.oid, "hash": chunk.hash, "start_line": chunk.start,
         "end_line": chunk.end, "language": language(entry.path), "text": chunk.text, "commit": commit,
         "model": model, "chunker": chunker, "symbol": chunk.symbol, "kind": chunk.kind,
@@ -71,6 +73,7 @@ class BatchWriter:
     def __init__(self, store: VectorStore, *, commit: str | None, model: str, chunker: str,
                  clock: defaultdict[str, float]) -> None:
         self.store = store
+        self.repo = store.repo
         self.commit = commit
         self.model = model
         self.chunker = chunker
@@ -83,9 +86,9 @@ class BatchWriter:
         paths = batch.paths
         manifest.mark_dirty(paths)
         points = [
-            PointData(point_id(u.entry.path, u.entry.oid, i),
+            PointData(point_id(u.entry.path, u.entry.oid, i, self.repo),
                       {DENSE: batch.vectors[c.hash], LEXICAL: lexical.document(u.entry.path, c.symbol, c.embedded)},
-                      payload(u.entry, c, self.commit, self.model, self.chunker))
+                      payload(u.entry, c, self.commit, self.model, self.chunker, self.repo))
             for u in batch.updates for i, c in enumerate(u.chunks)
         ]
         self.clock["manifest"] += perf_counter() - started

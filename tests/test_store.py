@@ -495,6 +495,103 @@ def test_full_sync_into_the_server_adapter(repo: GitRepo, embedder: CountingEmbe
         ix.close()
 
 
+@pytest.fixture(params=["embedded", "remote"])
+def two_repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[VectorStore, VectorStore]]:
+    """Two repositories' views of one collection."""
+    stores: list[VectorStore] = []
+    client = QdrantClient(location=":memory:")
+    for key in ("github.com/acme/one", "github.com/acme/two"):
+        store: VectorStore
+        if request.param == "embedded":
+            store = EmbeddedStore(tmp_path / "qdrant" / "shared", "shared", lock_timeout=5.0)
+        else:
+            store = RemoteStore(client, "shared", "memory")
+        store.repo = key
+        stores.append(store)
+    yield stores[0], stores[1]
+    for store in stores:
+        store.close()
+
+
+def repo_point(store: VectorStore, path: str, blob: str, i: int, seed: int) -> PointData:
+    p = point(path, blob, i, seed=seed)
+    return PointData(point_id(path, blob, i, store.repo), p.vectors, {**p.payload, "repo": store.repo})
+
+
+def test_two_repositories_in_one_collection_never_touch_each_other(two_repos: tuple[VectorStore, VectorStore]) -> None:
+    one, two = two_repos
+    for store, seed in ((one, 1), (two, 2)):  # the same path and blob in both (a fork, a vendored file)
+        with store.session(write=True):
+            store.upsert([repo_point(store, "README.md", "b1", i, seed * 10 + i) for i in range(3)])
+            store.upsert([repo_point(store, f"{store.repo[-3:]}.py", "b2", 0, seed * 10 + 5)])
+        store.close()  # (an embedded writer keeps its shard open until then)
+    with one.session(write=True):
+        assert one.count() == 4 and set(ids_by_path(one)) == {"README.md", "one.py"}
+        one.delete_path("README.md")  # only repository one's README goes
+        assert set(ids_by_path(one)) == {"one.py"}
+        hits = one.query(Query(vector=unit(21), limit=10))  # two's README point 1 is nearest: not one's to see
+        assert {h.payload["repo"] for h in hits} == {"github.com/acme/one"}
+        assert one.vectors_for(["h-21"])  # vectors are shared by text: another repository's serve too
+    one.close()
+    with two.session(write=True):
+        assert two.count() == 4 and set(ids_by_path(two)) == {"README.md", "two.py"}
+        assert two.query(Query(vector=unit(21), limit=1))[0].payload["path"] == "README.md"
+        two.drop()  # a rebuild of one repository leaves the other's points
+    two.close()
+    with one.session():
+        assert one.count() == 1 and set(ids_by_path(one)) == {"one.py"}
+    with two.session():
+        assert two.count() == 0
+
+
+def test_two_repositories_sync_verify_and_adopt_in_one_server_collection(
+        tmp_path: Path, embedder: CountingEmbedder) -> None:
+    client = QdrantClient(location=":memory:")
+    repos, indexes = [], []
+    for name in ("one", "two"):
+        repo = GitRepo(tmp_path / name)
+        repo.git("remote", "add", "origin", f"git@github.com:acme/{name}.git")
+        repo.commit({"README.md": "# Shared\n\nThe same text in both repositories.\n", f"{name}.py": python_source(name)})
+        ix = open_index(repo.path, embedder)
+        assert ix.workspace.repo_key == f"github.com/acme/{name}"
+        server = RemoteStore(client, "team", "memory")
+        server.repo = ix.workspace.repo_key
+        ix.workspace.__dict__["store"] = server
+        repos.append(repo)
+        indexes.append(ix)
+    try:
+        for ix in indexes:
+            ix.sync()
+        repos[0].git("rm", "-q", "README.md")
+        repos[0].commit(message="drop the readme")
+        assert indexes[0].sync().deleted == 1
+        for ix in indexes:
+            assert ix.verify().ok  # each sees exactly its own tree, the other's points untouched
+        assert indexes[1].search("the same text in both repositories", limit=1)[0].path == "README.md"
+        assert indexes[0].search("the same text in both repositories", limit=1)[0].path != "README.md"
+        # A fresh runner of repository two (no manifest) adopts two's points only.
+        for name in indexes[1].workspace.data_dir.iterdir():
+            if name.name.startswith("manifest"):
+                name.unlink()
+        indexes[1].workspace.__dict__.pop("manifest", None)
+        embedder.reset()
+        again = indexes[1].sync()
+        assert any("adopted 2 indexed files" in note for note in again.notes), again.notes
+        assert again.embedded == 0 and indexes[1].verify().ok
+    finally:
+        for ix in indexes:
+            ix.close()
+
+
+def test_repository_key_is_the_origin_without_scheme_user_or_suffix() -> None:
+    from gitindex.workspace import repository_key
+
+    for url in ("https://github.com/psf/requests.git", "git@github.com:psf/requests.git",
+                "ssh://git@github.com:22/psf/requests", "https://user:token@GitHub.com/psf/requests/"):
+        assert repository_key(url, "dir") == "github.com/psf/requests", url
+    assert repository_key(None, "my-project") == "my-project"
+
+
 def test_a_smaller_buffer_scale_writes_segments_out_sooner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embedded_module, "_SEGMENT_BYTES", 400 * DIM * 4)  # 400 points a segment
     path = tmp_path / "qdrant" / "demo"

@@ -20,9 +20,12 @@ LAYOUT = "3"
 # Payload fields every point carries (see writer.py); INDEXED_FIELDS have keyword indexes.
 PAYLOAD_FIELDS = (
     "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
-    "parts", "ext", "symbol", "kind", "names", "defines",
+    "parts", "ext", "symbol", "kind", "names", "defines", "repo",
 )
-INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines")
+INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines", "repo")
+# The repository key: a tenant index (Qdrant keeps each repository's points together), and a
+# condition every adapter adds to each read, delete and search of a repository's store.
+REPO = "repo"
 # What adopting a store and verifying it read back: everything but the text.
 SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker")
 # hybrid: dense and lexical candidates (and definitions the query names) fused by reciprocal rank.
@@ -116,6 +119,7 @@ class VectorStore(Protocol):
 
     location: str  # where the points live, for status
     collection: str
+    repo: str  # the repository key: every call below reads and deletes this repository's points only
     count_is_cheap: bool  # count() needs no shard to be opened (a server answers it)
 
     def session(self, write: bool = False) -> contextlib.AbstractContextManager[VectorStore]:
@@ -168,23 +172,35 @@ class MemoryAware(Protocol):
         ...
 
 
-def point_id(path: str, blob: str, index: int) -> str:
-    """A stable id per (path, blob, chunk), so re-writing a batch never duplicates a point."""
+def point_id(path: str, blob: str, index: int, repo: str = "") -> str:
+    """A stable id per (repository, path, blob, chunk), so re-writing a batch never duplicates
+    a point, and two repositories in one collection never write the same point."""
     import uuid
 
     import xxhash
 
-    return str(uuid.UUID(bytes=xxhash.xxh3_128_digest(f"{path}\0{blob}\0{index}".encode())))
+    key = f"{repo}\0{path}\0{blob}\0{index}" if repo else f"{path}\0{blob}\0{index}"
+    return str(uuid.UUID(bytes=xxhash.xxh3_128_digest(key.encode("utf-8", "surrogatepass"))))
 
 
 def open_store(
-    *, url: str | None, api_key: str | None, collection: str, data_dir: Path, lock_timeout: float
+    *, url: str | None, api_key: str | None, collection: str, data_dir: Path, lock_timeout: float, repo: str = ""
 ) -> VectorStore:
-    """The embedded Qdrant Edge shard under data_dir, or a Qdrant server when url is given."""
+    """The embedded Qdrant Edge shard under data_dir, or a Qdrant server when url is given;
+    scoped to repository `repo`."""
+    store: VectorStore
     if url:
         from gitindex.store.remote import RemoteStore
 
-        return RemoteStore.connect(url, api_key, collection)
-    from gitindex.store.embedded import EmbeddedStore
+        store = RemoteStore.connect(url, api_key, collection)
+    else:
+        from gitindex.store.embedded import EmbeddedStore
 
-    return EmbeddedStore(data_dir / "qdrant" / collection, collection, lock_timeout)
+        store = EmbeddedStore(data_dir / "qdrant" / collection, collection, lock_timeout)
+    store.repo = repo
+    return store
+
+
+def scoped(repo: str, where: Sequence[Match] = ()) -> tuple[Match, ...]:
+    """`where`, limited to repository `repo` (no limit for the unnamed repository of a test)."""
+    return (*where, Match(REPO, (repo,))) if repo else tuple(where)

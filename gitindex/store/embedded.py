@@ -20,11 +20,13 @@ from gitindex.store import (
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
+    REPO,
     SCROLL_FIELDS,
     Match,
     PointData,
     ScoredPayload,
     Sparse,
+    scoped,
 )
 from gitindex.store import Query as SearchQuery
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
@@ -82,8 +84,9 @@ def _config(dim: int, segment_bytes: int, lexical: bool = True) -> qe.EdgeConfig
     )
 
 
-def _field_index() -> qe.KeywordIndexParams:
-    return qe.KeywordIndexParams(memory=qe.Memory.Cold)
+def _field_index(name: str) -> qe.KeywordIndexParams:
+    # The repository key is a tenant: Qdrant keeps each repository's points together.
+    return qe.KeywordIndexParams(memory=qe.Memory.Cold, is_tenant=True if name == REPO else None)
 
 
 def _floats(vector: Sequence[float]) -> list[float]:
@@ -116,6 +119,7 @@ class EmbeddedStore:
         self.path = path
         self.location = str(path)
         self.collection = collection
+        self.repo = ""  # open_store() names the repository
         self._lock_path = path.parent / f"{collection}.lock"  # the lock is made on the first open
         self._lock_timeout = lock_timeout
         self._shard: qe.EdgeShard | None = None
@@ -206,7 +210,7 @@ class EmbeddedStore:
                 for name in INDEXED_FIELDS:
                     have = schema.get(name)
                     if have is None or getattr(have.params, "memory", None) != qe.Memory.Cold:
-                        shard.update(qe.UpdateOperation.create_field_index(name, _field_index()))
+                        shard.update(qe.UpdateOperation.create_field_index(name, _field_index(name)))
                 return shard
             return qe.EdgeShard.load(str(self.path))
         except Exception as exc:  # qdrant_edge raises plain exceptions
@@ -351,7 +355,7 @@ class EmbeddedStore:
         shard = qe.EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
         self._dim = dim
         for name in INDEXED_FIELDS:
-            shard.update(qe.UpdateOperation.create_field_index(name, _field_index()))
+            shard.update(qe.UpdateOperation.create_field_index(name, _field_index(name)))
         return shard
 
     def upsert(self, points: Sequence[PointData]) -> None:
@@ -369,11 +373,9 @@ class EmbeddedStore:
         if self._shard is None:
             return
         keep: list[Any] | None = [qe.FieldCondition("blob", match=qe.MatchValue(keep_blob))] if keep_blob else None
-        self._shard.update(
-            qe.UpdateOperation.delete_points_by_filter(
-                qe.Filter(must=[qe.FieldCondition("path", match=qe.MatchValue(path))], must_not=keep)
-            )
-        )
+        these = _filter(scoped(self.repo, [Match("path", (path,))]))
+        assert these is not None
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter(must=these.must, must_not=keep)))
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         shard = self._shard
@@ -392,12 +394,12 @@ class EmbeddedStore:
         page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True, "params": graph}
         if query.mode == "hybrid":
             stages = [qe.Prefetch(query.candidates, qe.Query.Nearest(_vector(r.vector), using=r.using),
-                                  filter=_filter(r.where), params=graph) for r in rankings]
+                                  filter=_filter(scoped(self.repo, r.where)), params=graph) for r in rankings]
             fusion = qe.Fusion.Rrf(query.rrf_k, [r.weight for r in rankings])
             request = qe.QueryRequest(**page, prefetches=stages, query=fusion)  # type: ignore[arg-type]
         else:  # (the stubs type Fusion's variants as Fusion itself)
             (only,) = rankings
-            request = qe.QueryRequest(**page, filter=_filter(only.where),  # type: ignore[arg-type]
+            request = qe.QueryRequest(**page, filter=_filter(scoped(self.repo, only.where)),  # type: ignore[arg-type]
                                       query=qe.Query.Nearest(_vector(only.vector), using=only.using))
         return [ScoredPayload(h.score, dict(h.payload or {})) for h in self._shard.query(request)]
 
@@ -406,14 +408,24 @@ class EmbeddedStore:
         if shard is None:
             return
         wanted: Any = True if fields is None else list(fields)
+        mine = _filter(scoped(self.repo))
         for record in pages(lambda offset: shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=PAGE, with_payload=wanted, with_vector=False))):
+                qe.ScrollRequest(offset=offset, limit=PAGE, with_payload=wanted, with_vector=False, filter=mine))):
             yield str(record.id), dict(record.payload or {})
 
     def count(self) -> int:
-        return self._shard.count(qe.CountRequest(exact=True)) if self._shard is not None else 0
+        if self._shard is None:
+            return 0
+        return self._shard.count(qe.CountRequest(exact=True, filter=_filter(scoped(self.repo))))
 
     def drop(self) -> None:
+        """Delete this repository's points; the shard too once no other repository has any
+        (one repository per shard, as gitindex keeps it under the git dir: always)."""
+        mine = _filter(scoped(self.repo))
+        if self._shard is not None and mine is not None:
+            self._shard.update(qe.UpdateOperation.delete_points_by_filter(mine))
+            if self._shard.count(qe.CountRequest(exact=True)):
+                return
         if self._shard is not None:
             self._shard.close()
             self._shard = None

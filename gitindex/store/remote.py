@@ -15,12 +15,14 @@ from gitindex.store import (
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
+    REPO,
     SCROLL_FIELDS,
     Match,
     PointData,
     Query,
     ScoredPayload,
     Sparse,
+    scoped,
 )
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
 
@@ -37,7 +39,9 @@ class RemoteStore:
         self.client = client
         self.collection = collection
         self.location = location
+        self.repo = ""  # open_store() names the repository
         self._exists: bool | None = None
+        self._size_checked = False
 
     @classmethod
     def connect(cls, url: str, api_key: str | None, collection: str) -> RemoteStore:
@@ -66,6 +70,7 @@ class RemoteStore:
 
     def _ensure(self, dim: int) -> None:
         if self.exists():
+            self._check_size(dim)
             return
         # What a large shared index needs: original vectors and payload on disk, an HNSW graph,
         # and int8 copies of the vectors in RAM for the graph walk (searches rescore with the
@@ -80,11 +85,28 @@ class RemoteStore:
             quantization_config=models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
                 type=models.ScalarType.INT8, quantile=0.99, always_ram=True)),
         )
-        for name in INDEXED_FIELDS:
-            self.client.create_payload_index(
-                self.collection, name, models.PayloadSchemaType.KEYWORD, wait=True
-            )
+        for name in INDEXED_FIELDS:  # the repository key is a tenant: its points are kept together
+            schema: Any = (models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+                           if name == REPO else models.PayloadSchemaType.KEYWORD)
+            self.client.create_payload_index(self.collection, name, schema, wait=True)
         self._exists = True
+        self._size_checked = True
+
+    def _check_size(self, dim: int) -> None:
+        """A collection made for another model's vectors is never written to."""
+        if self._size_checked:
+            return
+        vectors = self.client.get_collection(self.collection).config.params.vectors
+        size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+        if size != dim:
+            from gitindex.errors import IndexMismatchError
+
+            held = f"vectors of size {size}" if size is not None else "no vector named 'dense'"
+            raise IndexMismatchError(
+                f"collection {self.collection!r} on {self.location} holds {held}, and this model makes "
+                f"vectors of size {dim}: choose another collection (--collection) or the model that "
+                "built it (--model); nothing was written to it")
+        self._size_checked = True
 
     def upsert(self, points: Sequence[PointData]) -> None:
         if not points:
@@ -104,9 +126,9 @@ class RemoteStore:
         keep: list[Any] | None = (
             [models.FieldCondition(key="blob", match=models.MatchValue(value=keep_blob))] if keep_blob else None
         )
-        flt = models.Filter(
-            must=[models.FieldCondition(key="path", match=models.MatchValue(value=path))], must_not=keep
-        )
+        these = _filter(scoped(self.repo, [Match("path", (path,))]))
+        assert these is not None
+        flt = models.Filter(must=these.must, must_not=keep)
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
 
     def layout(self) -> str | None:
@@ -133,29 +155,42 @@ class RemoteStore:
         page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True, "search_params": SEARCH}
         if query.mode == "hybrid":
             stages = [models.Prefetch(query=_vector(r.vector), using=r.using, limit=query.candidates,
-                                      filter=_filter(r.where), params=SEARCH) for r in rankings]
+                                      filter=_filter(scoped(self.repo, r.where)), params=SEARCH) for r in rankings]
             fusion = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[r.weight for r in rankings]))
             result = self.client.query_points(self.collection, prefetch=stages, query=fusion, **page)  # type: ignore[arg-type]
         else:
             (only,) = rankings
             result = self.client.query_points(self.collection, query=_vector(only.vector), using=only.using,
-                                              query_filter=_filter(only.where), **page)  # type: ignore[arg-type]
+                                              query_filter=_filter(scoped(self.repo, only.where)),
+                                              **page)  # type: ignore[arg-type]
         return [ScoredPayload(p.score, dict(p.payload or {})) for p in result.points]
 
     def scroll(self, fields: Sequence[str] | None = SCROLL_FIELDS) -> Iterator[tuple[str, dict[str, Any]]]:
         if not self.exists():
             return
         wanted: Any = True if fields is None else list(fields)
+        mine = _filter(scoped(self.repo))
         for record in pages(lambda offset: self.client.scroll(
-                self.collection, limit=PAGE, offset=offset, with_payload=wanted, with_vectors=False)):
+                self.collection, limit=PAGE, offset=offset, with_payload=wanted, with_vectors=False,
+                scroll_filter=mine)):
             yield str(record.id), dict(record.payload or {})
 
     def count(self) -> int:
-        return self.client.count(self.collection, exact=True).count if self.exists() else 0
+        if not self.exists():
+            return 0
+        return self.client.count(self.collection, count_filter=_filter(scoped(self.repo)), exact=True).count
 
     def drop(self) -> None:
-        if self.exists():
-            self.client.delete_collection(self.collection)
+        """Delete this repository's points; the collection too once no other repository has any."""
+        if not self.exists():
+            return
+        if self.repo:
+            mine = _filter(scoped(self.repo))
+            assert mine is not None
+            self.client.delete(self.collection, points_selector=models.FilterSelector(filter=mine), wait=True)
+            if self.client.count(self.collection, exact=True).count:
+                return
+        self.client.delete_collection(self.collection)
         self._exists = False
 
     def close(self) -> None:
