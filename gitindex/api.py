@@ -82,18 +82,21 @@ class Index:
     def sync(self, ref: str | None = None, *, staged: bool = False, index_file: str | None = None,
              rebuild: bool = False, wait: bool = True, progress: Progress | None = None,
              should_stop: Callable[[], bool] | None = None,
-             on_wait: Callable[[], None] | None = None) -> SyncResult:
+             on_wait: Callable[[], None] | None = None, shard: str | None = None) -> SyncResult:
         """Bring the index to exactly `ref`'s tree (default HEAD; a plain directory: its files),
         embedding only text it has not embedded before. A repository with no commits yet has
-        nothing to index: the result says so ("empty")."""
+        nothing to index: the result says so ("empty"). `shard` "K/N": only the paths whose
+        stable hash falls in shard K of N (N jobs sharing one collection do one sync together)."""
+        from gitindex.plan import Shard
         from gitindex.sync import SyncResult, sync
 
+        which = Shard.parse(shard) if shard else None
         try:
             target = self.target(ref, staged=staged, index_file=index_file)
         except EmptyRepositoryError:
             return SyncResult(commit=None, label="empty", notes=["nothing to index yet: the repository has no commits"])
         return sync(self.workspace, target, progress=progress, should_stop=should_stop or (lambda: False),
-                    rebuild=rebuild, wait=wait, on_wait=on_wait)
+                    rebuild=rebuild, wait=wait, on_wait=on_wait, shard=which)
 
     def freshness(self) -> Freshness | None:
         """How the indexed tree compares with HEAD's (None for a plain directory)."""

@@ -77,6 +77,50 @@ def plan(source: Source, indexed: Indexed, *, dirty: AbstractSet[str] = frozense
     return Plan(_incremental(source, indexed, listed, extra, dirty), False, len(listed) + len(extra))
 
 
+class Shard(NamedTuple):
+    """Shard `k` of `n` (1-based): the paths whose stable hash falls in it. N jobs, one per
+    shard, together do what one sync does, point for point."""
+
+    k: int
+    n: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        k, _, n = text.partition("/")
+        try:
+            shard = cls(int(k), int(n))
+        except ValueError:
+            shard = cls(0, 0)
+        if not 1 <= shard.k <= shard.n:
+            from gitindex.errors import ConfigError
+
+            raise ConfigError(f"bad shard {text!r}: expected K/N with 1 <= K <= N, e.g. 2/4")
+        return shard
+
+    def holds(self, path: str) -> bool:
+        import xxhash
+
+        return xxhash.xxh32_intdigest(path.encode("utf-8", "surrogatepass")) % self.n == self.k - 1
+
+
+def only_shard(steps: Iterable[Step], shard: Shard) -> Iterator[Step]:
+    """The steps of one shard's paths. A rename across shards is split: the shard of the new
+    path indexes it (its vectors come from the cache or the store), the old path's shard
+    deletes it."""
+    for step in steps:
+        mine = shard.holds(step.path)
+        if step.action is Action.RENAME and step.moved_from is not None:
+            left = shard.holds(step.moved_from.path)
+            if mine and left:
+                yield step
+            elif mine:
+                yield step._replace(action=Action.INDEX, moved_from=None)
+            elif left:
+                yield step.moved_from
+        elif mine:
+            yield step
+
+
 def _paths(*entries: Entry | None) -> Iterator[str]:
     return (e.path for e in entries if e is not None)
 

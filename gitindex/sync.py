@@ -31,7 +31,7 @@ from gitindex.manifest import (
     FileRecord,
 )
 from gitindex.memory import peak_rss_mb
-from gitindex.plan import Step, plan
+from gitindex.plan import Shard, Step, only_shard, plan
 from gitindex.repo import Target
 from gitindex.store import LAYOUT as STORE_LAYOUT
 from gitindex.workspace import Workspace
@@ -96,6 +96,7 @@ def sync(
     rebuild: bool = False,
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
+    shard: Shard | None = None,
 ) -> SyncResult:
     """Index `target` (a git tree; None for a plain directory) incrementally.
 
@@ -107,7 +108,7 @@ def sync(
     with sync_lock(ws.sync_lock_path, ws.config.lock_timeout if wait else 0, on_wait):
         error: BaseException | None = None
         try:
-            _run(ws, target, result, progress, should_stop, rebuild)
+            _run(ws, target, result, progress, should_stop, rebuild, shard)
         except BaseException as exc:
             error = exc
             raise
@@ -129,15 +130,15 @@ def sync(
 
 
 def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
-         should_stop: Callable[[], bool], rebuild: bool) -> None:
+         should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None = None) -> None:
     m = ws.manifest
     store_had_points = _Reconcile(ws, result).run(rebuild)
     source = ws.source(target)  # its baseline as the manifest has it now
     steps = plan(source, m, dirty=set(m.dirty()), touched=set(m.touched()),
                  selection_changed=m.get(SELECTION) != ws.selector.fingerprint)
     if progress:
-        progress.start(steps.total)
-    timed = _timed(iter(steps), result.phases, "git")
+        progress.start(steps.total if shard is None else None)
+    timed = _timed(iter(steps) if shard is None else only_shard(steps, shard), result.phases, "git")
     first = next(timed, None)
     wrote = False
     if first is not None:
@@ -150,6 +151,10 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
         with ws.store.session(write=True):
             m.set(**{STORE_POINTS: str(ws.store.count())})
     if not result.complete:
+        return
+    if shard is not None:  # the other shards' paths are not known to be done: no baseline
+        m.finish(None, None, sweep=wrote)
+        result.notes.append(f"shard {shard.k}/{shard.n}: only its paths were synced")
         return
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
     m.set(**{SELECTION: ws.selector.fingerprint})

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -20,9 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CountingEmbedder, GitRepo, open_index, python_source
+from conftest import CountingEmbedder, GitRepo, git, open_index, python_source
 from qdrant_client import QdrantClient
 
+import gitindex
+import gitindex.errors
 from gitindex import lexical
 from gitindex.errors import LockedError, StoreError
 from gitindex.store import DENSE, LAYOUT, LEXICAL, Match, PointData, Query, VectorStore, point_id
@@ -581,6 +584,45 @@ def test_two_repositories_sync_verify_and_adopt_in_one_server_collection(
     finally:
         for ix in indexes:
             ix.close()
+
+
+def test_n_shards_together_equal_one_sync_point_for_point(tmp_path: Path, embedder: CountingEmbedder) -> None:
+    origin = GitRepo(tmp_path / "origin")
+    origin.commit({f"pkg/m{i}.py": python_source(f"m{i}", functions=1) for i in range(7)} | {"README.md": "# Demo\n"})
+    client = QdrantClient(location=":memory:")
+
+    def job(name: str, collection: str, shard: str | None) -> gitindex.Index:
+        """A CI job: a fresh clone, no manifest, the team's collection."""
+        clone = tmp_path / name
+        if clone.exists():
+            shutil.rmtree(clone)
+        git(tmp_path, "clone", "-q", str(origin.path), name)
+        ix = open_index(clone, embedder)
+        server = RemoteStore(client, collection, "memory")
+        server.repo = ix.workspace.repo_key
+        ix.workspace.__dict__["store"] = server
+        ix.sync(shard=shard)
+        return ix
+
+    def points(collection: str) -> set[str]:
+        return {pid for pid, _ in RemoteStore(client, collection, "memory").scroll()}
+
+    for round_ in range(2):
+        for k in (1, 2, 3):
+            job(f"shard{k}", "sharded", f"{k}/3").close()
+        job("single", "single", None).close()
+        assert points("sharded") == points("single") and points("single")
+        checker = job("check", "sharded", "1/1")  # every path is in shard 1 of 1
+        assert checker.verify().ok
+        checker.close()
+        if round_ == 0:  # renames (across shards too), a deletion and an addition, then again
+            origin.git("mv", "pkg/m1.py", "pkg/renamed1.py")
+            (origin.path / "lib").mkdir()
+            origin.git("mv", "pkg/m2.py", "lib/m2.py")
+            origin.git("rm", "-q", "pkg/m3.py")
+            origin.commit({"pkg/new.py": python_source("new")})
+    with pytest.raises(gitindex.errors.ConfigError, match="bad shard"):
+        open_index(origin.path, embedder).sync(shard="4/3")
 
 
 def test_repository_key_is_the_origin_without_scheme_user_or_suffix() -> None:

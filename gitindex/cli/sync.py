@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,6 +60,7 @@ def command(plain: bool) -> Callable[..., None]:
         collection: CollOpt = None, include: IncludeOpt = None, exclude: ExcludeOpt = None,
         device: DeviceOpt = None, backend: BackendOpt = None, no_wait: NoWaitOpt = False,
         rebuild: RebuildOpt = False, memory_limit: MemoryOpt = None,
+        shard: Annotated[str | None, typer.Option("--shard", metavar="K/N", help="Only the paths of shard K of N (a CI matrix of N jobs syncs one collection together).")] = None,
     ) -> None:
         from gitindex.memory import fewer_malloc_arenas
         from gitindex.repo import index_file_from
@@ -73,7 +74,7 @@ def command(plain: bool) -> Callable[..., None]:
             with _progress(show and sys.stderr.isatty()) as progress, _ctrl_c() as should_stop:
                 result = index.sync(
                     ref, staged=staged, index_file=index_file_from(os.environ) if staged else None,
-                    rebuild=rebuild, wait=not no_wait, progress=progress, should_stop=should_stop,
+                    rebuild=rebuild, wait=not no_wait, progress=progress, should_stop=should_stop, shard=shard,
                     on_wait=(lambda: err("gitindex: waiting for another sync to finish…")) if show else None,
                 )
         if as_json:
