@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks.chunks import tree_chunks
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-MIN_MEAN_COSINE = 0.98  # issue 5: the default backend keeps mean cosine to torch >= this
+MIN_MEAN_COSINE = 0.99  # issues 5 and 11: the default backend keeps mean cosine to torch >= this
 
 _COLD = """
 import sys, time

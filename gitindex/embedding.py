@@ -121,14 +121,18 @@ class SentenceTransformerEmbedder:
         ), dtype=np.float32)
 
 
-DEFAULT_BACKEND = "onnx-int8"  # fastest with mean cosine >= 0.98 to torch (README: Performance)
+DEFAULT_BACKEND = "onnx-int8"  # fastest with mean cosine >= 0.99 to torch (README: Performance)
+# The int8 model's name in keys and in the export cache: static int8, activation ranges calibrated
+# on fixed texts (onnx_embedder.calibration_texts). Bump it whenever the recipe or those texts
+# change, since the vectors change with them.
+INT8_VARIANT = "int8s"
 
 
 def int8_support() -> str | None:
     """How this CPU runs int8 matrix products: 'vnni', 'avx2', 'arm', or None (no int8 path).
 
-    Without VNNI, x86 multiplies u8 x s8 with 16-bit intermediate sums that can saturate, so the
-    weights are quantized with reduce_range (7 bits) there, as onnxruntime's docs advise.
+    For reports only: it picks nothing. The int8 model is the same on every CPU, and its 7-bit
+    weights keep AVX2's 16-bit sums from saturating, so every kernel computes the same integers.
     """
     machine = platform.machine().lower()
     if machine in {"arm64", "aarch64"}:
@@ -146,18 +150,16 @@ def int8_support() -> str | None:
 
 
 def variant(backend: str) -> str:
-    """The cache sub-directory of a backend on this CPU."""
-    if backend == "onnx":
-        return "fp32"
-    support = int8_support()
-    if support is None:
-        return "fp32"
-    return "int8" if support in {"vnni", "arm"} else "int8-reduced-range"
+    """The numeric precision a backend runs the model in (the export cache's sub-directory)."""
+    return INT8_VARIANT if backend == "onnx-int8" else "fp32"
 
 
 def model_key(spec: ModelSpec, backend: str, device: str | None = None) -> str:
-    """What vectors are keyed by (manifest, cache, payload): the model, plus the int8 variant
-    when it runs, since its vectors differ slightly (cosine ~0.99) from torch's and fp32's."""
+    """What vectors are keyed by (manifest, cache, payload): the model and its numeric precision,
+    never the CPU. torch and ONNX fp32 share the model's name (cosine 1.0000 between them); int8
+    adds its variant (e.g. all-MiniLM-L6-v2#int8s), since its vectors differ slightly (cosine
+    ~0.99) from fp32's. On the ONNX backends a text gets one vector whatever its batch, padding
+    or thread count (issue 11; tests/test_onnx_embedder.py)."""
     if _uses_torch(backend, device):
         return spec.model_id
     kind = variant(backend)

@@ -73,6 +73,10 @@ def check_index(ws: Workspace) -> None:
     built = ws.manifest.get(MODEL)
     if built is not None and built != ws.model_key:
         model, _, variant = built.partition("#")
+        if variant and not ws.model_key.endswith(f"#{variant}") and built.partition("#")[0] == ws.model_key.partition("#")[0]:
+            raise IndexMismatchError(  # an int8 recipe this version no longer makes (#int8: per-batch scales)
+                f"the index was built with {built!r}, an int8 model this gitindex no longer makes (its vectors "
+                f"depended on the batch); run `gitindex sync` to re-index with {ws.model_key!r}")
         hint = f"--model {model}" + (" --backend onnx-int8" if variant else " --backend onnx")
         raise IndexMismatchError(
             f"the index was built with model {built!r}, not {ws.model_key!r}: search with "
