@@ -35,6 +35,8 @@ class Config:
     default_excludes: bool = True  # skip lock files, minified files and files that hold secrets
     qdrant_url: str | None = None  # None: the embedded store under the git dir
     qdrant_api_key: str | None = field(default=None, repr=False)  # from the environment or a library call
+    # Seconds a call to a Qdrant server may take, retries of transient failures included.
+    qdrant_timeout: float = 60.0
     collection: str | None = None  # default: the repository's directory name
     # Which repository the points belong to, in a collection several share: every write, delete,
     # scan and search is scoped to it. Default: the origin URL without scheme, user and .git

@@ -106,6 +106,7 @@ class Workspace:
         return open_store(
             url=self.config.qdrant_url, api_key=self.config.qdrant_api_key,
             collection=self.collection, data_dir=self.data_dir, lock_timeout=30.0, repo=self.repo_key,
+            server_budget=self.config.qdrant_timeout,
         )
 
     @property

@@ -292,7 +292,7 @@ def test_staged_and_ref_exclude_each_other(repo: GitRepo) -> None:
 
 def test_unreachable_server_is_an_error_not_a_bug(repo: GitRepo) -> None:
     repo.commit({"a.py": "x = 1\n"})
-    env = {"QDRANT_URL": "http://127.0.0.1:9", "QDRANT_API_KEY": "very-secret-key"}
+    env = {"QDRANT_URL": "http://127.0.0.1:9", "QDRANT_API_KEY": "very-secret-key", "GITINDEX_QDRANT_TIMEOUT": "0.5"}
     with pytest.warns(UserWarning):  # qdrant-client: key over http, and no server version
         result = cli("status", str(repo.path), env=env, code=1)
     assert "127.0.0.1:9" in result.stderr and "very-secret-key" not in result.output

@@ -462,7 +462,7 @@ def test_a_shard_made_with_the_old_settings_is_moved_to_disk(tmp_path: Path) -> 
 
 
 def test_unreachable_server_is_a_store_error_not_a_bug() -> None:
-    store = RemoteStore.connect("http://127.0.0.1:9", "not-a-real-key", "demo")
+    store = RemoteStore.connect("http://127.0.0.1:9", "not-a-real-key", "demo", budget=0.5, timeout=0.5)
     with pytest.raises(StoreError, match=r"127\.0\.0\.1:9") as info:
         store.exists()  # asked outside a session by sync, search, status and verify
     assert "not-a-real-key" not in str(info.value)

@@ -184,7 +184,8 @@ def point_id(path: str, blob: str, index: int, repo: str = "") -> str:
 
 
 def open_store(
-    *, url: str | None, api_key: str | None, collection: str, data_dir: Path, lock_timeout: float, repo: str = ""
+    *, url: str | None, api_key: str | None, collection: str, data_dir: Path, lock_timeout: float, repo: str = "",
+    server_budget: float = 60.0,
 ) -> VectorStore:
     """The embedded Qdrant Edge shard under data_dir, or a Qdrant server when url is given;
     scoped to repository `repo`."""
@@ -192,7 +193,8 @@ def open_store(
     if url:
         from gitindex.store.remote import RemoteStore
 
-        store = RemoteStore.connect(url, api_key, collection)
+        store = RemoteStore.connect(url, api_key, collection, budget=server_budget,
+                                    timeout=min(30.0, max(server_budget, 0.1)))
     else:
         from gitindex.store.embedded import EmbeddedStore
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from gitindex.store import (
     scoped,
 )
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
+from gitindex.store.transport import BUDGET, TIMEOUT, failure_message, with_retries
 
 # A graph walk over the int8 copies, then the best candidates rescored with the original vectors.
 SEARCH = models.SearchParams(hnsw_ef=128, quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
@@ -44,9 +46,12 @@ class RemoteStore:
         self._size_checked = False
 
     @classmethod
-    def connect(cls, url: str, api_key: str | None, collection: str) -> RemoteStore:
+    def connect(cls, url: str, api_key: str | None, collection: str, *,
+                budget: float = BUDGET, timeout: float = TIMEOUT) -> RemoteStore:
+        """`budget`: seconds one call may spend retrying transient failures; `timeout`: one try's."""
         # The key is passed to the client only; it never appears in messages or payloads.
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=60), collection, url)
+        client = QdrantClient(url=url, api_key=api_key, timeout=math.ceil(timeout))
+        return cls(with_retries(client, url, budget=budget, timeout=timeout), collection, url)
 
     @contextlib.contextmanager
     def _failures(self) -> Iterator[None]:
@@ -54,7 +59,7 @@ class RemoteStore:
         try:
             yield
         except (ResponseHandlingException, UnexpectedResponse, ConnectionError) as exc:
-            raise StoreError(f"Qdrant at {self.location} failed: {exc}") from None
+            raise StoreError(failure_message(exc, self.location, self.collection)) from None
 
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[RemoteStore]:
