@@ -40,6 +40,7 @@ LAYOUT = "layout"  # the store layout the points were written in (store.LAYOUT);
 SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run"
 STORE_POINTS = "store_points"  # the store's point count when a sync last wrote to it
 REPO_KEY = "repo_key"  # the repository key the points were written under
+REBUILDING = "rebuilding"  # the collection a blue/green rebuild writes into, until it completes
 
 
 class IndexedFile(NamedTuple):

@@ -24,6 +24,7 @@ from gitindex.manifest import (
     LAST_RUN,
     LAYOUT,
     MODEL,
+    REBUILDING,
     REPO_KEY,
     SELECTION,
     STORE,
@@ -152,6 +153,10 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
             m.set(**{STORE_POINTS: str(ws.store.count())})
     if not result.complete:
         return
+    if m.get(REBUILDING):  # complete: searchers switch to the rebuilt collection
+        with ws.store.session(write=True):
+            ws.store.finish_rebuild()
+        m.set(**{REBUILDING: None})
     if shard is not None:  # the other shards' paths are not known to be done: no baseline
         m.finish(None, None, sweep=wrote)
         result.notes.append(f"shard {shard.k}/{shard.n}: only its paths were synced")
@@ -189,6 +194,10 @@ class _Reconcile:
         ws, m = self.ws, self.m
         wanted = (ws.model_key, ws.chunker_id, STORE_LAYOUT)
         here = {STORE: self.store.location, COLLECTION: ws.collection, REPO_KEY: ws.repo_key}
+        rebuilding = m.get(REBUILDING)
+        if rebuilding:  # an interrupted blue/green rebuild: go on with it (--rebuild: start it over)
+            self.store.resume_rebuild(rebuilding)
+            self.result.notes.append(f"resuming the rebuild into {rebuilding}")
         exists = self.store.exists()  # reaches a server before anything local changes
         if m.get(MODEL) is not None and any(m.get(k) != v for k, v in here.items()):
             # The manifest describes another store: read this one's state back instead.
@@ -214,8 +223,12 @@ class _Reconcile:
                     f"{' '.join(wanted)}): re-indexing into a fresh collection (vectors already in "
                     "the cache are not embedded again)")
             with self.store.session(write=True):
-                self.store.drop()
+                building = self.store.begin_rebuild()
             m.reset()
+            if building:
+                m.set(**{REBUILDING: building})
+                self.result.notes.append(f"rebuilding into {building}; searches use the current "
+                                         "collection until it is complete")
         m.set(**{MODEL: wanted[0], CHUNKER: wanted[1], LAYOUT: wanted[2], **here})
         # Vectors this run writes are cached first, so only points older than the run can be
         # worth looking up in the store (a first index skips those lookups entirely).

@@ -54,6 +54,7 @@ class FakeQdrant:
 
     url: str = ""
     collections: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {point id: payload}
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> collection
     faults: list[tuple[str, Fault]] = field(default_factory=list)  # (path part, fault): each used once
     always: Fault | None = None  # every API request, after `faults`
     seen: list[Seen] = field(default_factory=list)  # every API request (not the version check)
@@ -106,10 +107,21 @@ class Handler(BaseHTTPRequestHandler):
             fault(self, body)
             return
         parts = path.strip("/").split("/")
+        if parts == ["collections", "aliases"] and self.command == "POST":  # create / delete aliases
+            for action in json.loads(body)["actions"]:
+                if "create_alias" in action:
+                    fake.aliases[action["create_alias"]["alias_name"]] = action["create_alias"]["collection_name"]
+                else:
+                    fake.aliases.pop(action["delete_alias"]["alias_name"], None)
+            self.result(True)
+            return
+        if parts == ["aliases"]:
+            self.result({"aliases": [{"alias_name": a, "collection_name": c} for a, c in fake.aliases.items()]})
+            return
         if parts[0] != "collections" or len(parts) < 2:
             self.error(404, f"Not found: {path}")
             return
-        name, rest = parts[1], parts[2:]
+        name, rest = fake.aliases.get(parts[1], parts[1]), parts[2:]
         points = fake.collections.get(name)
         if rest == ["exists"]:
             self.result({"exists": points is not None})
@@ -168,6 +180,7 @@ def reset(h: Handler, body: bytes) -> None:
 def applied_then_reset(h: Handler, body: bytes) -> None:
     """The write is done, and then its answer is lost: the client must retry, harmlessly."""
     name = urlsplit(h.path).path.split("/")[2]
+    name = h.server.fake.aliases.get(name, name)
     for p in json.loads(body)["points"]:
         h.server.fake.collections[name][str(p["id"])] = p.get("payload") or {}
     reset(h, body)

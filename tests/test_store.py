@@ -625,6 +625,41 @@ def test_n_shards_together_equal_one_sync_point_for_point(tmp_path: Path, embedd
         open_index(origin.path, embedder).sync(shard="4/3")
 
 
+def test_a_server_rebuild_is_blue_green_and_resumes(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({f"m{i}.py": python_source(f"m{i}") for i in range(4)})
+    client = QdrantClient(location=":memory:")
+
+    def index(**settings: object) -> gitindex.Index:
+        ix = open_index(repo.path, embedder, **settings)
+        server = RemoteStore(client, "team", "memory")
+        server.repo = ix.workspace.repo_key
+        ix.workspace.__dict__["store"] = server
+        return ix
+
+    def behind() -> str:
+        (alias,) = [a for a in client.get_aliases().aliases if a.alias_name == "team"]
+        return alias.collection_name
+
+    with index() as ix:
+        full = ix.sync()
+    first = behind()  # searchers reach the collection through an alias from the start
+    assert first != "team" and client.count("team").count == full.embedded
+
+    with index(max_files=1) as ix:  # a rebuild cut short: searchers still see the whole old index
+        cut = ix.sync(rebuild=True)
+        assert not cut.complete and any("rebuilding into" in note for note in cut.notes)
+    assert behind() == first and client.count("team").count == full.embedded
+    with index() as reader:
+        assert len(reader.search("handle m3 case 1", limit=20)) >= 4
+
+    with index() as ix:  # the next sync resumes the rebuild, completes it, and switches
+        done = ix.sync()
+        assert done.complete and any("resuming the rebuild" in note for note in done.notes)
+        assert ix.verify().ok
+    assert behind() != first and not client.collection_exists(first)  # the old collection is gone
+    assert client.count("team").count == full.embedded
+
+
 def test_repository_key_is_the_origin_without_scheme_user_or_suffix() -> None:
     from gitindex.workspace import repository_key
 

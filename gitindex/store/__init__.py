@@ -154,7 +154,22 @@ class VectorStore(Protocol):
     def count(self) -> int: ...
 
     def drop(self) -> None:
-        """Delete the collection and everything in it."""
+        """Delete the repository's points (the collection too once no other repository has any)."""
+        ...
+
+    def begin_rebuild(self) -> str | None:
+        """Start re-indexing from nothing. A server builds into a new collection beside the one
+        searchers use and switches to it at finish_rebuild() (blue/green): the name to resume
+        with is returned. Otherwise (the embedded store; a collection other repositories share)
+        the repository's points are dropped now and None is returned."""
+        ...
+
+    def resume_rebuild(self, name: str) -> None:
+        """Go on writing into the collection an interrupted rebuild began."""
+        ...
+
+    def finish_rebuild(self) -> None:
+        """The rebuild is complete: searchers switch to it; the old collection goes."""
         ...
 
     def close(self) -> None:

@@ -431,6 +431,17 @@ class EmbeddedStore:
             self._shard = None
         shutil.rmtree(self.path, ignore_errors=True)
 
+    def begin_rebuild(self) -> str | None:
+        """The shard is this repository's alone: rebuilt in place."""
+        self.drop()
+        return None
+
+    def resume_rebuild(self, name: str) -> None:
+        """Nothing to resume: the shard was rebuilt in place."""
+
+    def finish_rebuild(self) -> None:
+        """Nothing to switch."""
+
     def close(self) -> None:
         """Flush and close a shard a writer kept open, and release the lock (the end of a sync)."""
         with self._thread_lock:

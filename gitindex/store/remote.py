@@ -44,6 +44,7 @@ class RemoteStore:
         self.repo = ""  # open_store() names the repository
         self._exists: bool | None = None
         self._size_checked = False
+        self._alias: str | None = None  # during a blue/green rebuild: the name searchers use
 
     @classmethod
     def connect(cls, url: str, api_key: str | None, collection: str, *,
@@ -80,6 +81,9 @@ class RemoteStore:
         # What a large shared index needs: original vectors and payload on disk, an HNSW graph,
         # and int8 copies of the vectors in RAM for the graph walk (searches rescore with the
         # originals, SEARCH): a server holds a quarter of the vectors' size in memory.
+        alias = None if self._alias is not None else self.collection
+        if alias is not None:  # searchers use an alias, so that a rebuild can switch it atomically
+            self.collection = _physical(alias)
         self.client.create_collection(
             self.collection,
             vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE, on_disk=True)},
@@ -94,6 +98,10 @@ class RemoteStore:
             schema: Any = (models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
                            if name == REPO else models.PayloadSchemaType.KEYWORD)
             self.client.create_payload_index(self.collection, name, schema, wait=True)
+        if alias is not None:
+            self.client.update_collection_aliases(change_aliases_operations=[models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=self.collection, alias_name=alias))])
+            self.collection = alias
         self._exists = True
         self._size_checked = True
 
@@ -195,11 +203,70 @@ class RemoteStore:
             self.client.delete(self.collection, points_selector=models.FilterSelector(filter=mine), wait=True)
             if self.client.count(self.collection, exact=True).count:
                 return
-        self.client.delete_collection(self.collection)
+        behind = self._behind(self.collection)
+        if behind not in (None, self.collection):
+            self.client.update_collection_aliases(change_aliases_operations=[
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.collection))])
+        if behind is not None:
+            self.client.delete_collection(behind)
         self._exists = False
+
+    def begin_rebuild(self) -> str | None:
+        if self._alias is not None:  # a rebuild under way (resumed): start it over, same name
+            with self._failures():
+                if self.client.collection_exists(self.collection):
+                    self.client.delete_collection(self.collection)
+            self._exists, self._size_checked = False, False
+            return self.collection
+        if self.exists() and self.client.count(self.collection, exact=True).count > self.count():
+            self.drop()  # other repositories' points live here too: only this one's are rebuilt, in place
+            return None
+        physical = _physical(self.collection)
+        self.resume_rebuild(physical)
+        return physical
+
+    def resume_rebuild(self, name: str) -> None:
+        if self._alias is None:
+            self._alias, self.collection = self.collection, name
+            self._exists, self._size_checked = None, False
+
+    def finish_rebuild(self) -> None:
+        """Point the alias searchers use at the rebuilt collection, in one atomic update, and
+        delete the old one. A collection made before aliases is deleted first (once: a moment
+        in which the name answers nothing)."""
+        if self._alias is None:
+            return
+        alias, physical = self._alias, self.collection
+        with self._failures():
+            old = self._behind(alias)
+            switch: list[Any] = []
+            if old == alias:
+                self.client.delete_collection(alias)
+            elif old is not None:
+                switch.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+            switch.append(models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=physical, alias_name=alias)))
+            self.client.update_collection_aliases(change_aliases_operations=switch)
+            if old not in (None, alias):
+                self.client.delete_collection(old)
+        self.collection, self._alias, self._exists = alias, None, None
+
+    def _behind(self, name: str) -> str | None:
+        """The collection `name` stands for: itself, the one its alias points to, or None."""
+        for alias in self.client.get_aliases().aliases:
+            if alias.alias_name == name:
+                return alias.collection_name
+        return name if self.client.collection_exists(name) else None
 
     def close(self) -> None:
         """Nothing is kept open between sessions."""
+
+
+def _physical(name: str) -> str:
+    """A new collection's own name; searchers reach it through the alias `name`."""
+    import uuid
+
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def _vector(vector: Sequence[float] | Sparse) -> list[float] | models.SparseVector:
