@@ -67,11 +67,24 @@ def point(path: str, blob: str, index: int, seed: int | None = None) -> PointDat
     })
 
 
-@pytest.fixture(params=["embedded", "remote"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> VectorStore:
+LIVE = os.environ.get("GITINDEX_TEST_QDRANT_URL")
+NO_LIVE = "no Qdrant server: set GITINDEX_TEST_QDRANT_URL (none can be installed on these machines)"
+STORES = ["embedded", "remote", pytest.param("live", marks=pytest.mark.skipif(not LIVE, reason=NO_LIVE))]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    """Every store the contract holds for: the embedded shard, qdrant-client's local mode, and
+    a live server when GITINDEX_TEST_QDRANT_URL names one (a fresh collection, dropped after)."""
     if request.param == "embedded":
-        return EmbeddedStore(tmp_path / "qdrant" / "demo", "demo", lock_timeout=1.0)
-    return RemoteStore(QdrantClient(location=":memory:"), "demo", "memory")
+        yield EmbeddedStore(tmp_path / "qdrant" / "demo", "demo", lock_timeout=1.0)
+    elif request.param == "remote":
+        yield RemoteStore(QdrantClient(location=":memory:"), "demo", "memory")
+    else:
+        live = RemoteStore.connect(str(LIVE), os.environ.get("QDRANT_API_KEY"), f"gitindex-test-{uuid.uuid4().hex[:8]}")
+        yield live
+        live.repo = ""
+        live.drop()
 
 
 def ids_by_path(store: VectorStore) -> dict[str, set[str]]:
@@ -498,22 +511,28 @@ def test_full_sync_into_the_server_adapter(repo: GitRepo, embedder: CountingEmbe
         ix.close()
 
 
-@pytest.fixture(params=["embedded", "remote"])
+@pytest.fixture(params=STORES)
 def two_repos(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[VectorStore, VectorStore]]:
     """Two repositories' views of one collection."""
     stores: list[VectorStore] = []
     client = QdrantClient(location=":memory:")
+    shared = f"gitindex-test-{uuid.uuid4().hex[:8]}"
     for key in ("github.com/acme/one", "github.com/acme/two"):
         store: VectorStore
         if request.param == "embedded":
             store = EmbeddedStore(tmp_path / "qdrant" / "shared", "shared", lock_timeout=5.0)
-        else:
+        elif request.param == "remote":
             store = RemoteStore(client, "shared", "memory")
+        else:
+            store = RemoteStore.connect(str(LIVE), os.environ.get("QDRANT_API_KEY"), shared)
         store.repo = key
         stores.append(store)
     yield stores[0], stores[1]
     for store in stores:
         store.close()
+    if request.param == "live":
+        for store in stores:
+            store.drop()
 
 
 def repo_point(store: VectorStore, path: str, blob: str, i: int, seed: int) -> PointData:
@@ -545,6 +564,30 @@ def test_two_repositories_in_one_collection_never_touch_each_other(two_repos: tu
         assert one.count() == 1 and set(ids_by_path(one)) == {"one.py"}
     with two.session():
         assert two.count() == 0
+
+
+def test_word_weights_are_each_repository_s_own(two_repos: tuple[VectorStore, VectorStore]) -> None:
+    one, two = two_repos
+
+    def worded_in(store: VectorStore, path: str, text: str, seed: int) -> PointData:
+        p = worded(path, text, seed)
+        return PointData(point_id(path, "b", 0, store.repo), p.vectors, {**p.payload, "repo": store.repo})
+
+    def score(store: VectorStore) -> float:
+        with store.session():
+            hits = store.query(Query(sparse=lexical.query("retry backoff"), mode="lexical", limit=1))
+        store.close()
+        return hits[0].score
+
+    with one.session(write=True):
+        one.upsert([worded_in(one, "net/retry.py", "retry with backoff", 1),
+                    worded_in(one, "docs/a.md", "nothing of interest here", 2)])
+    one.close()
+    alone = score(one)
+    with two.session(write=True):  # another repository where "retry" is in every document
+        two.upsert([worded_in(two, f"r{i}.py", f"retry number {i}", 10 + i) for i in range(20)])
+    two.close()
+    assert score(one) == pytest.approx(alone)  # IDF counts repository one's points only
 
 
 def test_two_repositories_sync_verify_and_adopt_in_one_server_collection(

@@ -390,16 +390,21 @@ class EmbeddedStore:
         rankings = query.rankings()
         if self._shard is None or not rankings:
             return []
-        graph = qe.SearchParams(hnsw_ef=HNSW_EF)
-        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True, "params": graph}
+        # BM25's IDF over this repository's live points only (other repositories in a shared
+        # collection, and deleted points not yet vacuumed, do not weigh its words).
+        mine = _filter(scoped(self.repo))
+        params = {DENSE: qe.SearchParams(hnsw_ef=HNSW_EF),
+                  LEXICAL: qe.SearchParams(idf=qe.IdfParams(corpus=mine)) if mine is not None else None}
+        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True}
         if query.mode == "hybrid":
             stages = [qe.Prefetch(query.candidates, qe.Query.Nearest(_vector(r.vector), using=r.using),
-                                  filter=_filter(scoped(self.repo, r.where)), params=graph) for r in rankings]
+                                  filter=_filter(scoped(self.repo, r.where)), params=params[r.using]) for r in rankings]
             fusion = qe.Fusion.Rrf(query.rrf_k, [r.weight for r in rankings])
             request = qe.QueryRequest(**page, prefetches=stages, query=fusion)  # type: ignore[arg-type]
         else:  # (the stubs type Fusion's variants as Fusion itself)
             (only,) = rankings
             request = qe.QueryRequest(**page, filter=_filter(scoped(self.repo, only.where)),  # type: ignore[arg-type]
+                                      params=params[only.using],
                                       query=qe.Query.Nearest(_vector(only.vector), using=only.using))
         return [ScoredPayload(h.score, dict(h.payload or {})) for h in self._shard.query(request)]
 

@@ -165,16 +165,21 @@ class RemoteStore:
         rankings = query.rankings()
         if not self.exists() or not rankings:
             return []
-        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True, "search_params": SEARCH}
+        mine = _filter(scoped(self.repo))  # BM25's IDF over this repository's points only
+        params = {DENSE: SEARCH,
+                  LEXICAL: models.SearchParams(idf=models.IdfCorpusParams(corpus=mine)) if mine is not None else None}
+        page = {"limit": query.limit, "offset": query.offset or None, "with_payload": True}
         if query.mode == "hybrid":
             stages = [models.Prefetch(query=_vector(r.vector), using=r.using, limit=query.candidates,
-                                      filter=_filter(scoped(self.repo, r.where)), params=SEARCH) for r in rankings]
+                                      filter=_filter(scoped(self.repo, r.where)), params=params[r.using])
+                      for r in rankings]
             fusion = models.RrfQuery(rrf=models.Rrf(k=query.rrf_k, weights=[r.weight for r in rankings]))
             result = self.client.query_points(self.collection, prefetch=stages, query=fusion, **page)  # type: ignore[arg-type]
         else:
             (only,) = rankings
             result = self.client.query_points(self.collection, query=_vector(only.vector), using=only.using,
                                               query_filter=_filter(scoped(self.repo, only.where)),
+                                              search_params=params[only.using],
                                               **page)  # type: ignore[arg-type]
         return [ScoredPayload(p.score, dict(p.payload or {})) for p in result.points]
 
