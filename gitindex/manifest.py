@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from gitindex.chunking import Chunk
+from gitindex.errors import GitindexError
 
 # Each entry moves the schema one version up; never edit one that has shipped.
 _MIGRATIONS = (
@@ -43,6 +46,15 @@ REPO_KEY = "repo_key"  # the repository key the points were written under
 REBUILDING = "rebuilding"  # the collection a blue/green rebuild writes into, until it completes
 
 
+class ManifestError(GitindexError):
+    """The manifest cannot be read (garbage, a truncated file): sync sets it aside and rebuilds it."""
+
+    def __init__(self, path: Path, why: object) -> None:
+        super().__init__(f"the manifest {path} is unreadable ({why}): run `gitindex sync`, which "
+                         "sets it aside and rebuilds it from the store")
+        self.why = str(why)
+
+
 class IndexedFile(NamedTuple):
     path: str
     blob: str
@@ -63,12 +75,36 @@ class Manifest:
     """The sqlite manifest under the git dir (WAL: readers never block the writer)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        # A directory this process cannot write (a read-only mount, another user's index): the
+        # manifest is opened as an immutable file, so status, search and verify still read it.
+        self.read_only = path.is_file() and not os.access(path.parent, os.W_OK)
+        if self.read_only:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                      isolation_level=None, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:  # garbage or a truncated file fails here, at the first read of its header
+            if not self.read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self._migrate()
+            else:
+                self.db.execute("PRAGMA user_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise ManifestError(path, exc) from None
+
+    def check(self) -> None:
+        """Raise ManifestError unless every page reads back (PRAGMA quick_check: about 1 ms a
+        MB, so a sync runs it, not a search)."""
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise ManifestError(self.path, exc) from None
+        if problems != ["ok"]:
+            raise ManifestError(self.path, "; ".join(map(str, problems[:3])))
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -192,3 +228,21 @@ class Manifest:
             r[0]: (r[1], r[2], r[3], r[4])
             for r in self.db.execute("SELECT path, blob, mode, size, mtime_ns FROM dir_state")
         }
+
+
+def set_aside(path: Path) -> Path:
+    """Rename an unreadable manifest (and its WAL and shared-memory files, which a new database
+    must not replay) to `<name>.corrupt-<timestamp>`; never delete it. Returns the new name."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("-wal", "-shm"):  # first: a WAL left beside a new database would be replayed into it
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, aside.with_name(aside.name + suffix))
+    if path.exists():
+        os.replace(path, aside)
+    return aside

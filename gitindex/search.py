@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gitindex import lexical
 from gitindex.embedding import Embedder
-from gitindex.errors import ConfigError, IndexMismatchError
-from gitindex.manifest import LAYOUT, MODEL, SYNCED_COMMIT, SYNCED_TREE
+from gitindex.errors import ConfigError, IndexMismatchError, StoreError
+from gitindex.manifest import LAYOUT, MODEL, STORE_POINTS, SYNCED_COMMIT, SYNCED_TREE, ManifestError
 from gitindex.paths import glob_filter
+from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
 from gitindex.store import MODES, Match, Query
 from gitindex.workspace import Workspace
@@ -53,19 +57,52 @@ class Freshness:
                 "(run `gitindex sync`, or search with --refresh)")
 
 
+@contextlib.contextmanager
+def reading_manifest(ws: Workspace) -> Iterator[None]:
+    """A manifest page that fails to read (a damaged file) is a ManifestError, not a crash."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise ManifestError(ws.manifest_path, exc) from None
+
+
+def check_store(ws: Workspace) -> bool:
+    """Whether the store holds an index to answer from: False before any sync. A store the
+    manifest says was written but that is gone (a deleted directory, a dropped collection) is
+    an error, never an empty result."""
+    if ws.store.exists():
+        return True
+    if not ws.manifest_path.exists():  # never indexed here: create nothing
+        return False
+    with reading_manifest(ws):
+        files, _chunks = ws.manifest.counts()
+        recorded = int(ws.manifest.get(STORE_POINTS) or 0)
+    if files or recorded:
+        raise StoreError(
+            f"the index is missing from the store {ws.store.location} (collection {ws.collection}), "
+            f"though the manifest records {files} indexed files: run `gitindex sync` to rebuild it "
+            "(vectors already computed are reused)")
+    return False
+
+
 def freshness(ws: Workspace) -> Freshness | None:
     """Compare trees, not commits: an empty commit or a --staged sync of HEAD's tree is fresh.
     None for a plain directory, which has no HEAD to compare with."""
     if ws.repo is None:
         return None
-    head = ws.repo.head()
+    with reading_manifest(ws):
+        return _freshness(ws, ws.repo)
+
+
+def _freshness(ws: Workspace, repo: Repo) -> Freshness:
+    head = repo.head()
     synced_tree = ws.manifest.get(SYNCED_TREE)
     synced_commit = ws.manifest.get(SYNCED_COMMIT)
     if head is None:
         return Freshness(synced_commit, synced_tree is not None, None, 0)
-    if synced_tree is None or synced_tree not in ws.repo.git:
+    if synced_tree is None or synced_tree not in repo.git:
         return Freshness(synced_commit, False, head.commit, ws.manifest.counts()[0])
-    return Freshness(synced_commit, True, head.commit, ws.repo.count_differences(synced_tree, head.tree))
+    return Freshness(synced_commit, True, head.commit, repo.count_differences(synced_tree, head.tree))
 
 
 def check_index(ws: Workspace) -> None:
@@ -111,9 +148,10 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
         raise ConfigError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
     if not query.strip():
         raise ConfigError("the query is empty: say what to look for")
-    if not ws.store.exists():
+    if not check_store(ws):
         return []
-    check_index(ws)
+    with reading_manifest(ws):
+        check_index(ws)
     where, matches = glob_filter(path_glob) if path_glob else ((), None)
     if lang:
         where = (*where, Match("language", (_LANGUAGE_ALIASES.get(lang.lower(), lang.lower()),)))

@@ -6,18 +6,25 @@ import json
 from typing import Any
 
 from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SYNCED_COMMIT
-from gitindex.search import freshness
+from gitindex.search import check_store, freshness, reading_manifest
 from gitindex.workspace import Workspace
 
 
 def status(ws: Workspace) -> dict[str, Any]:
-    """The contract of `status --json` (documented in the README)."""
+    """The contract of `status --json` (documented in the README). Raises StoreError when the
+    manifest records an index the store no longer holds, ManifestError when the manifest is
+    unreadable: both say to run `gitindex sync`."""
+    with reading_manifest(ws):
+        return _status(ws)
+
+
+def _status(ws: Workspace) -> dict[str, Any]:
     m = ws.manifest
     files, chunks = m.counts()
     fresh = freshness(ws)
     points = 0
     recorded = m.get(STORE_POINTS)
-    if ws.store.exists():
+    if check_store(ws):
         if recorded is not None and not ws.store.count_is_cheap:
             points = int(recorded)  # as the last sync left it: opening the shard would double status's time
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from gitindex.manifest import (
     STORE,
     STORE_POINTS,
     FileRecord,
+    ManifestError,
 )
 from gitindex.memory import peak_rss_mb
 from gitindex.plan import Shard, Step, only_shard, plan
@@ -109,6 +111,9 @@ def sync(
     with sync_lock(ws.sync_lock_path, ws.config.lock_timeout if wait else 0, on_wait):
         error: BaseException | None = None
         try:
+            recovered = ws.recover_manifest()  # under the lock: no other sync has it open
+            if recovered:
+                result.notes.append(recovered)
             _run(ws, target, result, progress, should_stop, rebuild, shard)
         except BaseException as exc:
             error = exc
@@ -126,7 +131,12 @@ def sync(
                     "much at least (README: How it works, Memory)")
             last = {"finished_at": time.time(), "label": result.label, "summary": result.to_json(),
                     "error": None if error is None else (str(error) or type(error).__name__)}
-            ws.manifest.set(**{LAST_RUN: json.dumps(last)})
+            try:
+                ws.manifest.set(**{LAST_RUN: json.dumps(last)})
+            except (ManifestError, sqlite3.DatabaseError):
+                if error is None:
+                    raise
+                # else the manifest itself failed: the error being raised says so
     return result
 
 
@@ -204,6 +214,13 @@ class _Reconcile:
             self.result.notes.append(f"store changed to {self.store.location} ({ws.collection}, repository "
                                      f"{ws.repo_key})")
             m.reset()
+        elif m.get(MODEL) is not None and not rebuilding and (lost := self._lost(exists)):
+            # The manifest says indexed, the store does not hold it (a deleted store directory, a
+            # dropped collection): trust the store, as for a lost manifest.
+            self.result.notes.append(
+                f"the store no longer holds what the manifest recorded ({lost}): re-indexing what is "
+                "missing (vectors already in the cache are not embedded again)")
+            m.reset()
         if m.get(MODEL) is None and exists and not rebuild:
             self._adopt_store()
         built = (m.get(MODEL), m.get(CHUNKER), m.get(LAYOUT) or "1")
@@ -222,6 +239,7 @@ class _Reconcile:
                     f"model, chunker or store layout changed ({' '.join(map(str, built))} -> "
                     f"{' '.join(wanted)}): re-indexing into a fresh collection (vectors already in "
                     "the cache are not embedded again)")
+            _load_model(ws)  # before anything is dropped: a model that cannot load leaves the index as it was
             with self.store.session(write=True):
                 building = self.store.begin_rebuild()
             m.reset()
@@ -233,6 +251,22 @@ class _Reconcile:
         # Vectors this run writes are cached first, so only points older than the run can be
         # worth looking up in the store (a first index skips those lookups entirely).
         return self.store.exists()
+
+    def _lost(self, exists: bool) -> str | None:
+        """How the store falls short of what the manifest recorded ("it is missing or empty",
+        "7 of 10 points"), or None. Checked where it is cheap: a missing store, or a store that counts
+        without opening anything (a server); an embedded shard that exists is trusted (opening
+        it to count costs 30-60 ms, a no-op sync's whole time)."""
+        files, _chunks = self.m.counts()
+        recorded = int(self.m.get(STORE_POINTS) or 0)
+        if not exists:
+            return "it is missing or empty" if files or recorded else None
+        if not recorded or not self.store.count_is_cheap:
+            return None
+        with self.store.session():
+            count = self.store.count()
+        # Fewer only: other jobs writing a shared collection (sync --shard) add points.
+        return f"{count} of {recorded} points" if count < recorded else None
 
     def _adopt_store(self) -> None:
         """No manifest but a store with points (a deleted manifest, a fresh CI runner, another
@@ -261,3 +295,13 @@ class _Reconcile:
         self.result.notes.append(f"adopted {len(records)} indexed files from the store")
 
 
+
+
+def _load_model(ws: Workspace) -> None:
+    """Load the embedding model now (raises ModelError): a rebuild drops the old points first."""
+    embedder = ws.embedder
+    load = getattr(embedder, "load", None)
+    if callable(load):
+        load()
+    else:  # an embedder without load() (torch) loads on its first call
+        embedder.embed([])

@@ -7,10 +7,10 @@ from functools import cached_property
 from pathlib import Path
 
 from gitindex.chunking import CHUNKER_VERSION
-from gitindex.config import Config
+from gitindex.config import Config, check_collection
 from gitindex.embedding import Embedder, ModelSpec, make_embedder, model_key, resolve_model
-from gitindex.errors import NotARepositoryError
-from gitindex.manifest import SYNCED_TREE, Manifest
+from gitindex.errors import ConfigError, NotARepositoryError
+from gitindex.manifest import SYNCED_TREE, Manifest, ManifestError, set_aside
 from gitindex.repo import Repo, Target
 from gitindex.selection import Selector
 from gitindex.source import DirectorySource, GitSource, Source
@@ -47,7 +47,7 @@ class Workspace:
             self.cache_dir = repo.commondir / DATA_DIR
         else:
             self.data_dir = self.cache_dir = root / f".{DATA_DIR}"
-        self.collection = config.collection or _collection_name(root.name)
+        self.collection = _collection(config.collection) if config.collection is not None else _collection_name(root.name)
         self._embedder = embedder
 
     @cached_property
@@ -97,9 +97,29 @@ class Workspace:
     def selector(self) -> Selector:
         return Selector(self.config)
 
+    @property
+    def manifest_path(self) -> Path:
+        return self.data_dir / "manifest.sqlite"
+
     @cached_property
     def manifest(self) -> Manifest:
-        return Manifest(self.data_dir / "manifest.sqlite")
+        """Raises ManifestError when the file is unreadable (see recover_manifest())."""
+        return Manifest(self.manifest_path)
+
+    def recover_manifest(self) -> str | None:
+        """An unreadable manifest is set aside and a new one started, for sync (under its lock)
+        to rebuild from the store; says what happened, or None when the manifest reads fine."""
+        try:
+            self.manifest.check()
+            return None
+        except ManifestError as exc:
+            if "manifest" in self.__dict__:
+                self.__dict__.pop("manifest").close()
+            aside = set_aside(self.manifest_path)
+            why = exc.why
+        self.manifest.check()  # the new, empty one
+        return (f"the manifest was unreadable ({why}): set aside as {aside.name}, and a new one "
+                "was rebuilt from the store")
 
     @cached_property
     def store(self) -> VectorStore:
@@ -144,6 +164,15 @@ def repository_key(origin: str | None, directory: str) -> str:
         if url:
             return url.lower()
     return directory
+
+
+def _collection(name: str) -> str:
+    """A configured name, checked again here for a Config made without config.load: it becomes
+    a directory of the embedded store, which must stay under it."""
+    try:
+        return check_collection(name)
+    except ValueError as exc:
+        raise ConfigError(f"bad collection name {name!r}: {exc}") from None
 
 
 def _collection_name(name: str) -> str:
