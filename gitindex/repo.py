@@ -18,8 +18,58 @@ _LINK = int(FileMode.LINK)
 _TREE = int(FileMode.TREE)
 
 
+# Git allows any bytes but NUL and "/" in a name, UTF-8 or not. A path is text everywhere past
+# this module (the manifest's sqlite, the store's payload, point ids, JSON), and none of those
+# takes Python's surrogateescape strings. So a byte that is not part of valid UTF-8 becomes one
+# private-use character, U+10FF00 + byte (U+10FF80..U+10FFFF); a real U+10FF80..U+10FFFF in a
+# name (private use, end of plane 16) is written as its own four UTF-8 bytes escaped the same
+# way, so text_path() is one-to-one and raw_path() gives git's bytes back. A UTF-8 name is
+# itself, unchanged.
+_ESCAPE = 0x10FF00
+_ESCAPED = "\U0010ff80"  # the lowest escape character
+
+
+def text_path(raw: bytes) -> str:
+    """A git path's bytes as gitindex's text (see above): lossless, valid Unicode."""
+    try:
+        text = raw.decode("utf-8")
+        if not text or max(text) < _ESCAPED:
+            return text
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="surrogateescape")
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte
+            out.append(chr(_ESCAPE + code - 0xDC00))
+        elif code >= _ESCAPE + 0x80:  # a real character in the escape range
+            out.extend(chr(_ESCAPE + b) for b in char.encode("utf-8"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def raw_path(path: str) -> bytes:
+    """The bytes git has for a path text_path() made."""
+    if not path or max(path) < _ESCAPED:
+        return path.encode("utf-8")
+    return b"".join(bytes([ord(c) - _ESCAPE]) if ord(c) >= _ESCAPE + 0x80 else c.encode("utf-8") for c in path)
+
+
+def os_path(path: str) -> str:
+    """The path as Python's os and pygit2 take a str (undecodable bytes as surrogates)."""
+    return path if not path or max(path) < _ESCAPED else os.fsdecode(raw_path(path))
+
+
+def display_path(path: str) -> str:
+    """The path for people: escaped bytes as \\xNN, as `git ls-files` quotes them (octal there)."""
+    if not path or max(path) < _ESCAPED:
+        return path
+    return "".join(f"\\x{ord(c) - _ESCAPE:02x}" if ord(c) >= _ESCAPE + 0x80 else c for c in path)
+
+
 class Entry(NamedTuple):
-    """One file of a tree: its path, blob id and git file mode."""
+    """One file of a tree: its path (text_path() of git's bytes), blob id and git file mode."""
 
     path: str
     oid: str
@@ -108,7 +158,7 @@ class Repo:
         tree = self.git.get(tree_id)
         assert isinstance(tree, pygit2.Tree)
         for obj in tree:
-            path = prefix + str(obj.name)
+            path = prefix + text_path(obj.raw_name or b"")  # (a tree entry always has a name)
             if obj.filemode == _TREE:
                 yield from self.walk(str(obj.id), path + "/")
             else:
@@ -118,7 +168,7 @@ class Repo:
         tree = self.git.get(tree_id)
         assert isinstance(tree, pygit2.Tree)
         try:
-            obj = tree[path]
+            obj = tree[os_path(path)]
         except KeyError:
             return None
         if obj.filemode == _TREE:
@@ -137,8 +187,8 @@ class Repo:
         for delta in diff.deltas:
             status = delta.status_char()
             a, b = delta.old_file, delta.new_file
-            before = Entry(a.path, str(a.id), a.mode) if status != "A" else None
-            after = Entry(b.path, str(b.id), b.mode) if status != "D" else None
+            before = Entry(text_path(a.raw_path), str(a.id), a.mode) if status != "A" else None
+            after = Entry(text_path(b.raw_path), str(b.id), b.mode) if status != "D" else None
             yield Change("M" if status == "T" else status, before, after)
 
     def count_differences(self, old: str, new: str) -> int:
@@ -163,7 +213,8 @@ class Repo:
             flags, commit = AttrCheck.INCLUDE_COMMIT | AttrCheck.NO_SYSTEM, target.commit
         else:
             flags, commit = AttrCheck.INDEX_ONLY | AttrCheck.NO_SYSTEM, None
-        return {name: self.git.get_attr(path, name, flags, commit) for name in ATTRIBUTES}
+        where = raw_path(path)  # (pygit2 encodes a str path as strict UTF-8)
+        return {name: self.git.get_attr(where, name, flags, commit) for name in ATTRIBUTES}
 
 
 def limit_pack_windows() -> None:

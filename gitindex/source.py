@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from gitindex.repo import Change, Entry, Repo, Target
+from gitindex.repo import Change, Entry, Repo, Target, os_path, text_path
 from gitindex.selection import Selector
 
 DirState = Mapping[str, tuple[str, int, int, int]]  # path -> (blob id, mode, size, mtime_ns)
@@ -106,8 +107,11 @@ class DirectorySource:
     def _scan(self) -> Iterator[Entry]:
         from gitindex.directory import scan
 
+        # scan() walks with os (undecodable bytes as surrogates); paths here are repo.text_path()'s.
+        known = {os_path(path): row for path, row in self._baseline.items()}
         seen: dict[str, tuple[str, int, int, int]] = {}
-        for entry, size, mtime in scan(self.root, self._baseline):
+        for entry, size, mtime in scan(self.root, known):
+            entry = entry._replace(path=text_path(os.fsencode(entry.path)))
             seen[entry.path] = (entry.oid, entry.mode, size, mtime)
             yield entry
         self._scanned = seen
@@ -144,7 +148,7 @@ class DirectorySource:
         return None  # counting would mean walking the directory twice
 
     def skip_reason(self, entry: Entry, selector: Selector) -> str | None:
-        return selector.by_size((self.root / entry.path).stat().st_size)
+        return selector.by_size((self.root / os_path(entry.path)).stat().st_size)
 
     @contextlib.contextmanager
     def read(self, entry: Entry) -> Iterator[bytes | mmap.mmap]:
@@ -152,7 +156,7 @@ class DirectorySource:
         truncated by another process while mapped would end this one with SIGBUS; the window
         is the few milliseconds a file of at most max_file_size takes to check and decode, and
         editors replace files rather than truncate them (a replaced file's old pages stay valid)."""
-        with open(self.root / entry.path, "rb") as f:
+        with open(self.root / os_path(entry.path), "rb") as f:
             try:
                 mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             except ValueError:  # an empty file cannot be mapped

@@ -3,6 +3,7 @@ error boundary, around every command, turns the library's errors into messages a
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 from collections.abc import Callable, Iterable
@@ -13,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from gitindex.cli import options
-from gitindex.errors import EXIT_BUG, EXIT_INTERRUPTED, GitindexError, Interrupted
+from gitindex.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, GitindexError, Interrupted
 
 
 class _ErrorBoundary(TyperGroup):
@@ -36,12 +37,44 @@ class _ErrorBoundary(TyperGroup):
         except Exception as exc:
             if _is_click(exc):  # the parser's own: usage errors, --help, Exit, Abort
                 raise
+            known = _environment_error(exc)
+            if known is not None:  # the machine's fault, not gitindex's: say which and where
+                options.err(f"gitindex: error: {known}")
+                raise typer.Exit(EXIT_ERROR) from None
             import traceback
 
-            log = _bug_log()
-            log.write_text(traceback.format_exc())
+            log = _write_bug_log(traceback.format_exc())
             options.err(f"gitindex: unexpected error (a bug); details are in {log}")
             raise typer.Exit(EXIT_BUG) from None
+
+
+_READ_ONLY = {errno.EROFS: "it is on a read-only file system", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied"}
+
+
+def _environment_error(exc: BaseException) -> str | None:
+    """The message for a failure of the machine rather than of gitindex (a read-only or full
+    disk, wherever in the library it was met), or None. A read that needs no writing never
+    gets here; what cannot be done without writing says why."""
+    import sqlite3
+
+    where = exc.filename if isinstance(exc, OSError) and exc.filename else None
+    if where is None and options.opened:
+        where = options.opened[-1]  # sqlite does not say which file: the index's directory
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code == errno.ENOSPC or (isinstance(exc, sqlite3.OperationalError) and "disk is full" in text):
+        return f"no space left on the device holding {where}; free space and run `gitindex sync` again"
+    if code in _READ_ONLY:
+        return (f"cannot write {where}: {_READ_ONLY[code]}; gitindex writes its index (and the "
+                "lock files that keep processes apart) there: make it writable, or run gitindex "
+                "on a writable copy")
+    if isinstance(exc, sqlite3.OperationalError) and any(
+            m in text for m in ("unable to open database file", "readonly database")):
+        return (f"cannot open the index's database in {where} for writing ({text}): the directory "
+                "is read-only or not yours to write; make it writable, or run gitindex on a "
+                "writable copy")
+    return None
 
 
 def _is_click(exc: BaseException) -> bool:
@@ -112,3 +145,16 @@ def _bug_log() -> Path:
 
     where = next((d for d in reversed(options.opened) if d.is_dir()), Path(tempfile.gettempdir()))
     return where / "gitindex-error.log"
+
+
+def _write_bug_log(text: str) -> Path:
+    """The log where the index is, else (a read-only or full disk there) the temporary directory."""
+    import tempfile
+
+    for log in (_bug_log(), Path(tempfile.gettempdir()) / "gitindex-error.log"):
+        try:
+            log.write_text(text)
+            return log
+        except OSError:
+            continue
+    return log

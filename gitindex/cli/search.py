@@ -68,8 +68,10 @@ def _print_files(hits: Sequence[Hit], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps([{"path": p, "score": round(s, 4)} for p, s in best.items()]))
     else:
+        from gitindex.repo import display_path
+
         for p in best:
-            typer.echo(p)
+            typer.echo(display_path(p))
 
 
 def snippet(hit: Hit, query: str, lines: int = SNIPPET_LINES) -> tuple[int, int]:
@@ -98,8 +100,10 @@ def _shown(index: Index, hit: Hit, query: str, context: int) -> tuple[int, list[
 
 
 def _heading(hit: Hit) -> str:
+    from gitindex.repo import display_path  # a path's bytes that are not UTF-8, as \xNN
+
     symbol = f"  {hit.symbol}" + (f" ({hit.kind})" if hit.kind else "") if hit.symbol else ""
-    return f"{hit.path}:{hit.start_line}-{hit.end_line}{symbol}  score {hit.score:.3f}"
+    return f"{display_path(hit.path)}:{hit.start_line}-{hit.end_line}{symbol}  score {hit.score:.3f}"
 
 
 def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> None:
@@ -120,7 +124,7 @@ def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> 
     words = sorted({w for w in _WORD.findall(query)}, key=len, reverse=True)
     for n, hit in enumerate(hits):
         head = Text()
-        head.append(f"{hit.path}:{hit.start_line}-{hit.end_line}", style="bold cyan")
+        head.append(_heading(hit).split("  ", 1)[0], style="bold cyan")
         if hit.symbol:
             head.append(f"  {hit.symbol}", style="bold")
             if hit.kind:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 import shutil
 import threading
 import time
@@ -51,6 +53,13 @@ _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL al
 # 12 / 16 / 24 MB gave 307 / 331 / 353 MB for a 10k-file first index) but each one costs a
 # reader's open about 7 ms (258k points: 24 segments at 16 MB).
 _SEGMENT_BYTES = 16 * 1024 * 1024
+# Free space a write needs beyond its points: turning a full appendable segment into a mapped one
+# writes the segment again (vectors, payload, graph) before the old one goes. A write that runs
+# out of space inside qdrant_edge does not fail: a write through a memory map to a full tmpfs
+# ends the process with SIGBUS, so the room is checked before each write.
+_SPACE_FLOOR = 64 * 1024 * 1024
+_SPACE_FACTOR = 4  # a point's bytes: WAL, appendable segment, converted segment, and slack
+_PAYLOAD_BYTES = 512  # a point's payload and sparse vector, besides its text
 
 
 # Each mapped segment (one per _SEGMENT_BYTES of vectors, about 11k chunks) gets an HNSW graph;
@@ -166,13 +175,18 @@ class EmbeddedStore:
                 self._depth = 0
 
     def _acquire(self, write: bool) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if write or _writable(self.path.parent):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             if write:
                 self._yield_to_readers()
                 self._lock.acquire(timeout=self._lock_timeout)
-            else:
+            elif _writable(self.path.parent):
                 self._wait_as_reader()
+            # else: a read-only directory (a read-only mount, or not ours to write): no writer can
+            # be in it either, and the lock file cannot be made or opened for writing there, so a
+            # read goes without the lock (releasing a lock not taken is a no-op). qdrant_edge 0.9
+            # still writes on opening a shard; _load says so.
         except Timeout:
             raise LockedError(
                 f"the embedded store {self.path} stayed busy for {self._lock_timeout:.0f} s; "
@@ -214,7 +228,7 @@ class EmbeddedStore:
                 return shard
             return qe.EdgeShard.load(str(self.path))
         except Exception as exc:  # qdrant_edge raises plain exceptions
-            raise StoreError(f"cannot open the embedded store {self.path}: {exc}") from None
+            raise _store_error(exc, self.path, f"cannot open the embedded store {self.path}: {exc}") from None
 
     def _load_settled(self) -> qe.EdgeShard:
         if self._dim:
@@ -255,6 +269,7 @@ class EmbeddedStore:
         appendable segment into a mapped one."""
         try:
             if self._shard is not None:
+                self.check_space(0)
                 if self._remap:  # a smaller segment size (memory pressure): reload under it,
                     self._reopen()  # which also drops the file pages mapped in so far
                 info = self._shard.info()
@@ -351,9 +366,25 @@ class EmbeddedStore:
     def exists(self) -> bool:
         return self.path.is_dir() and any(self.path.iterdir())
 
+    def check_space(self, points: int, payload_bytes: int = 0) -> None:
+        """Raise StoreError, before anything is written, when the disk holding the shard has
+        less room than `points` points (and `payload_bytes` of their text) need, with the floor
+        a segment's conversion needs."""
+        where = self.path if self.path.exists() else self.path.parent
+        try:
+            free = shutil.disk_usage(where).free
+        except OSError:
+            return  # not measurable here (the write itself reports a full disk, if it can)
+        point = max(self._dim, 1) * 4 + _PAYLOAD_BYTES
+        needed = _SPACE_FLOOR + _SPACE_FACTOR * (points * point + payload_bytes)
+        if free < needed:
+            raise _no_space(self.path, free, needed)
+
     def _create(self, dim: int) -> qe.EdgeShard:
-        shard = qe.EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
         self._dim = dim
+        self.check_space(0)
+        self.path.mkdir(parents=True, exist_ok=True)
+        shard = qe.EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
         for name in INDEXED_FIELDS:
             shard.update(qe.UpdateOperation.create_field_index(name, _field_index(name)))
         return shard
@@ -361,13 +392,19 @@ class EmbeddedStore:
     def upsert(self, points: Sequence[PointData]) -> None:
         if not points:
             return
-        if self._shard is None:
-            self._shard = self._create(len(points[0].vectors[DENSE]))
-        for i in range(0, len(points), _UPSERT_PAGE):
-            self._shard.update(qe.UpdateOperation.upsert_points([
-                qe.Point(p.id, {name: _vector(v) for name, v in p.vectors.items()}, p.payload)
-                for p in points[i : i + _UPSERT_PAGE]
-            ]))
+        try:
+            if self._shard is None:
+                self._shard = self._create(len(points[0].vectors[DENSE]))
+            self.check_space(len(points), sum(len(str(p.payload.get("text", ""))) for p in points))
+            for i in range(0, len(points), _UPSERT_PAGE):
+                self._shard.update(qe.UpdateOperation.upsert_points([
+                    qe.Point(p.id, {name: _vector(v) for name, v in p.vectors.items()}, p.payload)
+                    for p in points[i : i + _UPSERT_PAGE]
+                ]))
+        except StoreError:
+            raise
+        except Exception as exc:  # qdrant_edge raises plain exceptions; OSError from mkdir
+            raise _store_error(exc, self.path, None) from None
 
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
@@ -452,6 +489,38 @@ class EmbeddedStore:
         with self._thread_lock:
             if self._kept and not self._depth:
                 self._release()
+
+
+def _writable(directory: Path) -> bool:
+    """Whether this process may create files in `directory` (or, missing, where it would go)."""
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    return os.access(directory, os.W_OK)  # (EROFS says no to root too)
+
+
+def _no_space(path: Path, free: int, needed: int) -> StoreError:
+    mb = 1024 * 1024
+    return StoreError(f"no space left on the device holding {path}: {free // mb} MB free, about "
+                      f"{-(-needed // mb)} MB needed; free space and run `gitindex sync` again")
+
+
+def _store_error(exc: BaseException, path: Path, message: str | None) -> BaseException:
+    """A store failure as the error to report: a full or read-only disk said in words; other
+    failures as `message`, or as they are (None)."""
+    text = str(exc)
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == errno.ENOSPC or "No space left" in text:
+        where = path if path.exists() else path.parent
+        free = shutil.disk_usage(where).free if where.exists() else 0
+        return _no_space(path, free, _SPACE_FLOOR)
+    if code == errno.EROFS or "Read-only file system" in text:
+        return StoreError(f"the embedded store {path} is on a read-only file system, and qdrant-edge "
+                          "cannot open a shard without writing to it (not even to search); make it "
+                          "writable, or copy the repository somewhere writable")
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return StoreError(f"no permission to write the embedded store {path} (qdrant-edge writes "
+                          "even to open a shard); run gitindex as a user who may write there")
+    return StoreError(message) if message is not None else exc
 
 
 def _filter(where: Sequence[Match]) -> qe.Filter | None:
