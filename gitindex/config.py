@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,8 @@ def _amount(value: Any) -> float:
         raise ValueError("expected a number")
     if math.isnan(value) or value < 0:
         raise ValueError("expected a number of 0 or more")
+    if math.isinf(value):  # a timeout of 1e400 (inf) would overflow the timers that wait on it
+        raise ValueError("expected a finite number")
     return float(value)
 
 
@@ -123,6 +126,69 @@ def _amounts(value: Any) -> tuple[float, ...]:
     if not isinstance(items, list | tuple):
         raise ValueError("expected a list of numbers")
     return tuple(_amount(item) for item in items)
+
+
+def _url(value: str) -> str:
+    """A Qdrant server's URL: http(s), a host, a port (if any) of 1 to 65535; a path is allowed."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("a URL has no spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # parsed on access: raises for "99999" or "abc"
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("expected an http:// or https:// URL, as in http://localhost:6333")
+    if not parts.hostname:
+        raise ValueError("expected a host, as in http://localhost:6333")
+    if port == 0:
+        raise ValueError("expected a port of 1 to 65535")
+    return value
+
+
+NAME_MAX_BYTES = 255  # a collection is a directory of the embedded store: one path component
+
+
+def check_collection(value: str) -> str:
+    """A collection name that stays one directory under the store (the embedded store makes
+    data_dir/qdrant/NAME): no separators, no `..`, no control characters, 1 to 255 bytes."""
+    if not value:
+        raise ValueError("expected a name, not an empty string")
+    if "/" in value or "\\" in value or ".." in value or value == ".":
+        raise ValueError("a collection name has no '/', '\\' or '..' and is not '.'")
+    _printable(value)
+    if len(value.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        raise ValueError(f"a collection name is at most {NAME_MAX_BYTES} bytes long")
+    return value
+
+
+def _printable(value: str) -> str:
+    """No NUL, newline or other control character (they end up in paths, payloads and logs)."""
+    if not value.isprintable():
+        raise ValueError("no control or invisible characters (NUL, newline, tab, ...) allowed")
+    return value
+
+
+def _patterns(value: tuple[str, ...]) -> tuple[str, ...]:
+    """No empty pattern: `--include ""` matches no path, and would index nothing without a word."""
+    if not all(item.strip() for item in value):
+        raise ValueError("expected gitignore-style patterns, not an empty one")
+    return value
+
+
+# Field -> a check of the parsed value beyond its type (raises ValueError with what is expected).
+_CHECKS: dict[str, Callable[[Any], Any]] = {"qdrant_url": _url, "collection": check_collection,
+                                             "repo_key": _printable, "include": _patterns,
+                                             "exclude": _patterns}
+
+
+def _shown(key: str, value: Any) -> str:
+    """The value as a message shows it: a URL's password (user:password@host) is masked."""
+    if key == "qdrant_url" and isinstance(value, str):
+        return repr(re.sub(r"^([^/?#]*//[^/?#@:]*:)[^/?#@]*@", r"\1***@", value))
+    return repr(value)
 
 
 # Annotation (as written in Config, without "| None") -> parser. A field of another type fails at import.
@@ -153,8 +219,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         return None
     try:
         result = parse(value)
+        check = _CHECKS.get(key)
+        if check is not None:
+            check(result)
     except ValueError as exc:
-        raise ConfigError(f"{source}: bad value for {key!r}: {value!r} ({exc})") from None
+        raise ConfigError(f"{source}: bad value for {key!r}: {_shown(key, value)} ({exc})") from None
     choices = _CHOICES.get(key)
     if choices is not None and result not in choices:
         raise ConfigError(f"{source}: bad value for {key!r}: {value!r} (choose one of {', '.join(choices)})")
@@ -214,8 +283,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             if key in {"home"} or not value:  # an empty variable counts as unset, like QDRANT_URL
                 continue
             out.update(_normalize({key: value}, f"environment variable {name}"))
-    if env.get("QDRANT_URL"):
-        out.setdefault("qdrant_url", env["QDRANT_URL"])
+    if env.get("QDRANT_URL") and "qdrant_url" not in out:
+        out["qdrant_url"] = _coerce("qdrant_url", env["QDRANT_URL"], "environment variable QDRANT_URL")
     if env.get("QDRANT_API_KEY"):
         out["qdrant_api_key"] = env["QDRANT_API_KEY"]
     if env.get("XDG_CACHE_HOME"):
@@ -229,9 +298,17 @@ def load(root: Path | None, env: Mapping[str, str], settings: Mapping[str, Any],
     (CLI flags or a library call, named `source` in messages; None = unset). The API key may
     come from the environment or a library call, never from a file."""
     values: dict[str, Any] = {}
-    if root is not None:
-        values.update(_from_files(root))
-    values.update(_from_env(env))
     given = {k: v for k, v in settings.items() if v is not None and v != ()}
-    values.update(_normalize(given, source, secrets=True))
+    try:
+        if root is not None:
+            values.update(_from_files(root))
+        values.update(_from_env(env))
+        values.update(_normalize(given, source, secrets=True))
+    except ConfigError as exc:
+        # A message echoes the value it rejects: never the API key, wherever it was pasted.
+        message = str(exc)
+        for secret in (env.get("QDRANT_API_KEY"), given.get("qdrant_api_key")):
+            if isinstance(secret, str) and len(secret) >= 4:
+                message = message.replace(secret, "***")
+        raise ConfigError(message) from None
     return Config(**values)
