@@ -53,6 +53,11 @@ class StoreError(GitindexError):
     pass
 
 
+class StoreUnreadableError(StoreError):
+    """The embedded store's files cannot be opened (garbled or truncated): sync sets it aside
+    and rebuilds it; reading commands say so."""
+
+
 class ModelError(GitindexError):
     pass
 

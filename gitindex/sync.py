@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gitindex.chunking import Chunk
-from gitindex.errors import IndexMismatchError
+from gitindex.errors import IndexMismatchError, StoreUnreadableError
 from gitindex.lock import sync_lock
 from gitindex.manifest import (
     CHUNKER,
@@ -114,7 +114,22 @@ def sync(
             recovered = ws.recover_manifest()  # under the lock: no other sync has it open
             if recovered:
                 result.notes.append(recovered)
-            _run(ws, target, result, progress, should_stop, rebuild, shard)
+            try:
+                sound = getattr(ws.store, "looks_sound", None)
+                if sound is not None and not sound():
+                    raise StoreUnreadableError(f"the embedded store {ws.store.location} is missing parts or "
+                                               "its configuration does not read back")
+                _run(ws, target, result, progress, should_stop, rebuild, shard)
+            except StoreUnreadableError as exc:
+                set_aside = getattr(ws.store, "set_aside", None)
+                if set_aside is None:  # a server's collection is not ours to move
+                    raise
+                ws.store.close()
+                moved = set_aside()
+                ws.manifest.reset()  # re-read every file; vectors come from the cache, not the model
+                result.notes.append(f"the embedded store could not be opened ({exc}); set aside as {moved} "
+                                    "and rebuilt")
+                _run(ws, target, result, progress, should_stop, rebuild, shard)
         except BaseException as exc:
             error = exc
             raise

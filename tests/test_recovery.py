@@ -135,3 +135,46 @@ def test_a_model_that_cannot_load_leaves_the_index_searchable(indexed: GitRepo, 
         assert ix.status()["model"] == embedder.model_id
     verified(indexed.path)
     assert run_sync(indexed.path, embedder).embedded == 0
+
+
+def _garble_config(store: Path) -> None:
+    (store / "edge_config.json").write_text("garbage{")
+
+
+def _garble_segments(store: Path) -> None:
+    for name in sorted(p for p in (store / "segments").rglob("*") if p.is_file()):
+        name.write_bytes(b"\x00garbage" * 64)
+
+
+@pytest.mark.parametrize("garble", [_garble_config, _garble_segments], ids=["config", "segments"])
+def test_a_garbled_store_is_set_aside_and_rebuilt_from_the_cache(
+        indexed: GitRepo, embedder: CountingEmbedder, garble: Callable[[Path], None]) -> None:
+    with open_index(indexed.path) as ix:
+        store = Path(ix.workspace.store.location)
+        expected = ix.verify().expected
+    garble(store)
+    embedder.reset()
+    result = run_sync(indexed.path, embedder)  # a no-op sync for the git side: the store is what broke
+    assert not result.notes or any("set aside as" in note for note in result.notes), result.notes
+    if not result.notes:  # the cheap check saw nothing: the first command to open the store fails,
+        with open_index(indexed.path) as ix, pytest.raises(StoreError, match="run `gitindex sync`"):
+            ix.search("parse configuration files")
+        result = run_sync(indexed.path, embedder)  # and the next sync, even a no-op, rebuilds it
+        assert any("set aside as" in note for note in result.notes), result.notes
+    verified(indexed.path)
+    assert result.embedded == 0 == len(embedder.texts)  # every vector came from the cache
+    aside = [p for p in store.parent.iterdir() if p.name.startswith(f"{store.name}.corrupt-")]
+    assert aside, "the garbled store is kept, set aside"
+    assert points(indexed.path) == expected
+
+
+def test_sync_rebuild_succeeds_on_a_garbled_store(indexed: GitRepo, embedder: CountingEmbedder) -> None:
+    with open_index(indexed.path) as ix:
+        store = Path(ix.workspace.store.location)
+    _garble_segments(store)  # nothing has tried to open it yet: only opening finds this
+    embedder.reset()
+    with open_index(indexed.path, embedder) as ix:
+        result = ix.sync(rebuild=True)
+    assert any("set aside as" in note for note in result.notes), result.notes
+    assert result.embedded == 0
+    verified(indexed.path)

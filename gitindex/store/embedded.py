@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitindex.errors import LockedError, StoreError
+from gitindex.errors import LockedError, StoreError, StoreUnreadableError
 from gitindex.lazy import lazy_module
 from gitindex.lock import FileLock, Timeout
 from gitindex.store import (
@@ -228,7 +228,11 @@ class EmbeddedStore:
                 return shard
             return qe.EdgeShard.load(str(self.path))
         except Exception as exc:  # qdrant_edge raises plain exceptions
-            raise _store_error(exc, self.path, f"cannot open the embedded store {self.path}: {exc}") from None
+            error = _store_error(exc, self.path, f"cannot open the embedded store {self.path}: {exc}")
+            if isinstance(error, StoreUnreadableError):  # the next sync, even a no-op, sets it aside
+                with contextlib.suppress(OSError):
+                    self._unreadable.touch()
+            raise error from None
 
     def _load_settled(self) -> qe.EdgeShard:
         if self._dim:
@@ -473,6 +477,31 @@ class EmbeddedStore:
             self._shard = None
         shutil.rmtree(self.path, ignore_errors=True)
 
+    @property
+    def _unreadable(self) -> Path:
+        """Left by any command that failed to open the shard: the next sync sets it aside."""
+        return self.path.parent / f"{self.collection}.unreadable"
+
+    def looks_sound(self) -> bool:
+        """A check that opens nothing (a no-op sync must stay cheap): no command failed to open
+        the shard since, its config reads back with its vectors, and its WAL and segments are
+        there. True when there is no shard."""
+        if not self.exists():
+            return True
+        return (not self._unreadable.exists() and bool(self._saved_vectors())
+                and (self.path / "wal").is_dir() and (self.path / "segments").is_dir())
+
+    def set_aside(self) -> Path:
+        """Move a shard that cannot be opened out of the way (never deleted): the next write
+        creates a fresh one."""
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+        moved = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.path.rename(moved)
+        self._unreadable.unlink(missing_ok=True)
+        return moved
+
     def begin_rebuild(self) -> str | None:
         """The shard is this repository's alone: rebuilt in place."""
         self.drop()
@@ -520,6 +549,10 @@ def _store_error(exc: BaseException, path: Path, message: str | None) -> BaseExc
     if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
         return StoreError(f"no permission to write the embedded store {path} (qdrant-edge writes "
                           "even to open a shard); run gitindex as a user who may write there")
+    held = "WouldBlock" in text or "temporarily unavailable" in text  # another process has it open
+    if message is not None and isinstance(exc, Exception) and not isinstance(exc, OSError) and not held:
+        return StoreUnreadableError(f"{message}; run `gitindex sync`, which sets the store aside and "
+                                    "rebuilds it (vectors come from the cache)")
     return StoreError(message) if message is not None else exc
 
 
