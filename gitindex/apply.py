@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from gitindex import faults
 from gitindex.chunking import TokenCounter
 from gitindex.errors import Interrupted
 from gitindex.examine import examine, skip_reason
@@ -135,6 +136,7 @@ class _Apply:
         reason, chunks = examine(self.source, self.ws.selector, entry, self._counter, self.ws.spec.budget,
                                  self.ws.syntax)
         self.result.phases["read_chunk"] += time.perf_counter() - started
+        faults.reached("chunked")
         if reason is not None:
             self.result.skipped[reason] += 1
             if old is None and not step.dirty:
@@ -158,6 +160,7 @@ class _Apply:
         """The embedding stage: a vector for every chunk of the batch."""
         texts = {c.hash: c.embedded for u in batch.updates for c in u.chunks}
         batch.vectors, batch.embedded = self._resolver.resolve(texts)
+        faults.reached("embedded")
         return batch
 
     def _write(self, writer: BatchWriter, batch: Batch, manifest: Manifest) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gitindex import faults
 from gitindex.chunking import Chunk
 from gitindex.errors import IndexMismatchError, StoreUnreadableError
 from gitindex.lock import sync_lock
@@ -186,7 +187,9 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
         m.finish(None, None, sweep=wrote)
         result.notes.append(f"shard {shard.k}/{shard.n}: only its paths were synced")
         return
+    faults.reached("finishing")
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
+    faults.reached("finished")
     m.set(**{SELECTION: ws.selector.fingerprint})
     files, _points = m.counts()
     result.unchanged = max(0, files - result.added - result.modified - result.renamed)

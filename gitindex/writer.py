@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from gitindex import lexical
+from gitindex import faults, lexical
 from gitindex.chunking import Chunk, language
 from gitindex.manifest import FileRecord, IndexedFile, Manifest
 from gitindex.paths import path_fields
@@ -85,6 +85,7 @@ class BatchWriter:
         started = perf_counter()
         paths = batch.paths
         manifest.mark_dirty(paths)
+        faults.reached("dirty-marked")
         points = [
             PointData(point_id(u.entry.path, u.entry.oid, i, self.repo),
                       {DENSE: batch.vectors[c.hash], LEXICAL: lexical.document(u.entry.path, c.symbol, c.embedded)},
@@ -95,14 +96,17 @@ class BatchWriter:
         started = perf_counter()
         with self.store.session(write=True):
             self.store.upsert(points)
+            faults.reached("upserted")
             for u in batch.updates:  # upsert first, then delete: a file is never absent
                 if u.old is not None or u.dirty:
                     self.store.delete_path(u.entry.path, keep_blob=u.entry.oid)
             for gone in batch.removes:
                 self.store.delete_path(gone.path)
+            faults.reached("deleted")
         self.clock["store"] += perf_counter() - started
         started = perf_counter()
         records = [FileRecord(u.entry.path, u.entry.oid, u.entry.mode, u.chunks) for u in batch.updates]
         records += [FileRecord(r.path, None, 0, None) for r in batch.removes]
         manifest.record(records, clear_dirty=paths)
+        faults.reached("recorded")
         self.clock["manifest"] += perf_counter() - started

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GitRepo, python_source
+from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
 from typer.testing import CliRunner, Result
 
+from gitindex import faults
 from gitindex.cli import app
 from gitindex.errors import StoreError
 from gitindex.repo import display_path, os_path, raw_path, text_path
@@ -207,3 +209,26 @@ def test_a_file_name_that_is_not_utf8_is_indexed_searched_and_verified(repo: Git
     hits = json.loads(cli("search", "brew coffee espresso", "--repo", str(repo.path), "--json").stdout)
     assert raw_path(hits[0]["path"]) == b"caf\xe8-\xff.py"
     assert cli("verify", str(repo.path)).stdout.startswith("ok")
+
+
+@pytest.mark.parametrize("step", faults.STEPS)
+def test_a_sync_killed_at_any_step_is_finished_by_the_next(repo: GitRepo, embedder: CountingEmbedder, step: str) -> None:
+    """SIGKILL at each named step of a sync (the test-only switch in gitindex/faults.py), on a
+    change that adds, modifies, renames and deletes: the next sync finishes, `verify` is clean,
+    and nothing already embedded is embedded again (the vector cache and the store have it)."""
+    repo.commit({f"pkg/m{i}.py": python_source(f"m{i}", functions=2) for i in range(4)})
+    run_sync(repo.path, embedder)
+    repo.git("mv", "pkg/m1.py", "pkg/moved.py")
+    repo.git("rm", "-q", "pkg/m2.py")
+    repo.commit({"pkg/m0.py": python_source("m0", functions=3), "pkg/new.py": python_source("new")})
+    env = {**os.environ, "_GITINDEX_TEST_KILL_AT": step}
+    killed = subprocess.run([sys.executable, "-m", "gitindex", "sync", "--quiet", "--batch-size", "2"],
+                            cwd=repo.path, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
+    embedder.reset()
+    resumed = run_sync(repo.path, embedder, batch_size=2)
+    assert resumed.complete
+    with open_index(repo.path) as ix:
+        assert ix.verify().ok
+    new_texts = 1 + 2 + 3  # at most: m0's added function and changed ones, new.py's chunks (no double work)
+    assert resumed.embedded <= new_texts, (step, resumed.embedded, embedder.texts)
