@@ -1,0 +1,116 @@
+"""Property tests: random histories, synced step by step with random interruptions, always
+leave the index equal to a fresh index of the same tree (hypothesis draws the histories).
+
+A fixed handful runs in `make test`; `make test-slow` runs a few hundred."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from conftest import CountingEmbedder, GitRepo, git, open_index, python_source
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+NAMES = ("a.py", "b.py", "docs/c.md", "pkg/d.py", "pkg/e.go")
+KINDS = ("add", "modify", "delete", "rename", "copy", "mode", "binary", "symlink", "revert", "empty", "branch")
+_counter = itertools.count()
+
+
+def _content(name: str, version: int) -> str:
+    if name.endswith(".md"):
+        return f"# Notes {version}\n\nHow the project parses configuration files, revision {version}.\n"
+    if name.endswith(".go"):
+        return f"package pkg\n\n// Value{version} returns {version}.\nfunc Value{version}() int {{\n\treturn {version}\n}}\n"
+    return python_source(f"v{version}", functions=1 + version % 3)
+
+
+def _apply(repo: GitRepo, kind: str, pick: int, version: int) -> None:
+    """One step of a history: change the tree and commit (some steps commit nothing new)."""
+    tracked = [p for p in NAMES if (repo.path / p).exists() or (repo.path / p).is_symlink()]
+    name = NAMES[pick % len(NAMES)]
+    other = tracked[pick % len(tracked)] if tracked else None
+    if kind in ("add", "modify") or other is None:
+        repo.commit({name: _content(name, version)}, message=f"{kind} {name}")
+    elif kind == "delete":
+        repo.git("rm", "-q", other)
+        repo.commit(message=f"delete {other}")
+    elif kind in ("rename", "copy"):
+        target = f"moved/{version}-{Path(other).name}"
+        (repo.path / target).parent.mkdir(parents=True, exist_ok=True)
+        if kind == "rename":
+            repo.git("mv", other, target)
+            repo.commit(message=f"rename {other}")
+        else:
+            source = repo.path / other
+            data = os.readlink(source) if source.is_symlink() else source.read_bytes()
+            repo.commit({target: data if isinstance(data, bytes) else data.encode()}, message=f"copy {other}")
+    elif kind == "mode":
+        path = repo.path / other
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode ^ 0o111)
+        repo.git("add", "-A")
+        repo.commit(message=f"mode {other}")
+    elif kind == "binary":
+        repo.commit({name: b"\x00\x01binary" + bytes([version % 256])}, message=f"binary {name}")
+    elif kind == "symlink":
+        link = repo.path / f"link{version}"
+        link.symlink_to(other)
+        repo.git("add", "-A")
+        repo.commit(message="symlink")
+    elif kind == "revert":  # (of a commit that changed something; an empty one has nothing to revert)
+        root = repo.git("rev-list", "--count", "HEAD").strip() == "1"
+        if root or repo.git("rev-parse", "HEAD^{tree}") != repo.git("rev-parse", "HEAD~1^{tree}"):
+            repo.git("revert", "--no-edit", "HEAD")
+    elif kind == "empty":
+        repo.git("commit", "-q", "--allow-empty", "-m", "empty")
+    elif kind == "branch":  # a branch that changes a file, then back: HEAD's tree is the same
+        repo.git("checkout", "-q", "-b", f"side{version}")
+        repo.commit({name: _content(name, version + 1000)}, message="side")
+        repo.git("checkout", "-q", "-")
+
+
+def _points(path: Path) -> set[tuple[str, str, int, int]]:
+    with open_index(path) as ix, ix.workspace.store.session():
+        return {(p["path"], p["hash"], int(p["start_line"]), int(p["end_line"])) for _, p in ix.workspace.store.scroll()}
+
+
+STEPS = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 20), st.booleans()), min_size=2, max_size=6)
+
+
+def _history_equals_fresh(tmp: Path, embedder: CountingEmbedder, steps: list[tuple[str, int, bool]]) -> None:
+    repo = GitRepo(tmp / "repo")
+    repo.commit({"a.py": _content("a.py", 0), "docs/c.md": _content("docs/c.md", 0)})
+    with open_index(repo.path, embedder) as ix:
+        ix.sync()
+    for i, (kind, pick, interrupt) in enumerate(steps, 1):
+        _apply(repo, kind, pick, next(_counter))
+        if interrupt:  # a run cut short after one file: the next one must finish the work
+            with open_index(repo.path, embedder, max_files=1) as ix:
+                ix.sync()
+        with open_index(repo.path, embedder) as ix:
+            assert ix.sync().complete
+            result = ix.verify()
+            assert result.ok, (i, kind, result)
+    git(tmp, "clone", "-q", str(repo.path), "fresh")
+    with open_index(tmp / "fresh", embedder) as ix:
+        ix.sync()
+    assert _points(repo.path) == _points(tmp / "fresh")
+
+
+@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.TempPathFactory,
+                                              embedder: CountingEmbedder, steps: list[tuple[str, int, bool]]) -> None:
+    _history_equals_fresh(tmp_path_factory.mktemp("history"), embedder, steps)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_many_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.TempPathFactory,
+                                                   embedder: CountingEmbedder,
+                                                   steps: list[tuple[str, int, bool]]) -> None:
+    _history_equals_fresh(tmp_path_factory.mktemp("history"), embedder, steps)
