@@ -19,6 +19,7 @@ from gitindex.lazy import lazy_module
 from gitindex.lock import FileLock, Timeout
 from gitindex.store import (
     DENSE,
+    HNSW_EF,
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
@@ -71,7 +72,6 @@ _PAYLOAD_BYTES = 512  # a point's payload and sparse vector, besides its text
 # quantization was measured too and left out: 18% more disk, a slower first query (0.21-0.29 s),
 # and Recall@10 0.90 without rescoring, for 2 ms less on a warm query.
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 4_000
-HNSW_EF = 128  # candidates a search explores per segment graph
 
 
 def _config(dim: int, segment_bytes: int, lexical: bool = True) -> qe.EdgeConfig:
@@ -138,6 +138,7 @@ class EmbeddedStore:
         self._kept = False  # the lock is held (and the shard open) between writer sessions
         self._flushed_at = 0.0  # monotonic time of the kept shard's last flush
         self._dim = 0  # the open shard's vector size
+        self._lexical = True  # the open shard has the lexical vector (layout 2 shards do not)
         self._segment_limit = _SEGMENT_BYTES  # usual size of the appendable segment (scaled)
         self._segment_bytes = _SEGMENT_BYTES  # compact when the appendable segment holds this
         self._remap = False  # reopen the kept shard at the next session's end (memory pressure)
@@ -217,6 +218,7 @@ class EmbeddedStore:
     def _load(self, write: bool) -> qe.EdgeShard:
         try:
             self._dim = self._stored_dim() or 0
+            self._lexical = LEXICAL in self._saved_vectors("sparse_vectors")  # read once per open
             if write:  # settle the shard on this module's settings (older shards kept all in RAM)
                 shard = self._load_settled()
                 self._remap = False
@@ -238,8 +240,7 @@ class EmbeddedStore:
         if self._dim:
             graphs = self._saved_vectors("hnsw_config").get("m")
             try:
-                lexical = LEXICAL in self._saved_vectors("sparse_vectors")  # (an older layout: none)
-                shard = qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit, lexical))
+                shard = qe.EdgeShard.load(str(self.path), _config(self._dim, self._segment_limit, self._lexical))
             except Exception:  # settings it refuses: open it as it is, they are only for memory
                 return qe.EdgeShard.load(str(self.path))
             if graphs == 0 and _HNSW_M:  # made before segments had graphs: build them now, once (13 s at 250k)
@@ -302,8 +303,7 @@ class EmbeddedStore:
         at once (its inverted index is built on write): with a lexical vector on every point,
         the dense ones indexed are the indexed count less the points (an empty lexical vector
         counts as not indexed, which only brings a conversion forward)."""
-        lexical = LEXICAL in self._saved_vectors("sparse_vectors")
-        indexed_dense = info.indexed_vectors_count - (info.points_count if lexical else 0)
+        indexed_dense = info.indexed_vectors_count - (info.points_count if self._lexical else 0)
         return max(0, info.points_count - indexed_dense)
 
     def _reopen(self) -> None:
@@ -385,7 +385,7 @@ class EmbeddedStore:
             raise _no_space(self.path, free, needed)
 
     def _create(self, dim: int) -> qe.EdgeShard:
-        self._dim = dim
+        self._dim, self._lexical = dim, True
         self.check_space(0)
         self.path.mkdir(parents=True, exist_ok=True)
         shard = qe.EdgeShard.create(str(self.path), _config(dim, self._segment_limit))
@@ -413,10 +413,10 @@ class EmbeddedStore:
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if self._shard is None:
             return
-        keep: list[Any] | None = [qe.FieldCondition("blob", match=qe.MatchValue(keep_blob))] if keep_blob else None
-        these = _filter(scoped(self.repo, [Match("path", (path,))]))
+        keep = [Match("blob", (keep_blob,))] if keep_blob else []
+        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=keep)
         assert these is not None
-        self._shard.update(qe.UpdateOperation.delete_points_by_filter(qe.Filter(must=these.must, must_not=keep)))
+        self._shard.update(qe.UpdateOperation.delete_points_by_filter(these))
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         shard = self._shard
@@ -556,7 +556,12 @@ def _store_error(exc: BaseException, path: Path, message: str | None) -> BaseExc
     return StoreError(message) if message is not None else exc
 
 
-def _filter(where: Sequence[Match]) -> qe.Filter | None:
-    if not where:
+def _filter(where: Sequence[Match], unless: Sequence[Match] = ()) -> qe.Filter | None:
+    """Points where every `where` condition holds and no `unless` one does (None: all points)."""
+    if not where and not unless:
         return None
-    return qe.Filter(must=[qe.FieldCondition(m.field, match=qe.MatchAny(list(m.values))) for m in where])
+
+    def conditions(matches: Sequence[Match]) -> list[Any] | None:
+        return [qe.FieldCondition(m.field, match=qe.MatchAny(list(m.values))) for m in matches] or None
+
+    return qe.Filter(must=conditions(where), must_not=conditions(unless))

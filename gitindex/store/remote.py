@@ -13,6 +13,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from gitindex.errors import StoreError
 from gitindex.store import (
     DENSE,
+    HNSW_EF,
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
@@ -29,7 +30,7 @@ from gitindex.store.paging import PAGE, pages, vectors_by_hash
 from gitindex.store.transport import BUDGET, TIMEOUT, failure_message, with_retries
 
 # A graph walk over the int8 copies, then the best candidates rescored with the original vectors.
-SEARCH = models.SearchParams(hnsw_ef=128, quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
+SEARCH = models.SearchParams(hnsw_ef=HNSW_EF, quantization=models.QuantizationSearchParams(rescore=True, oversampling=2.0))
 
 
 class RemoteStore:
@@ -136,13 +137,10 @@ class RemoteStore:
     def delete_path(self, path: str, keep_blob: str | None = None) -> None:
         if not self.exists():
             return
-        keep: list[Any] | None = (
-            [models.FieldCondition(key="blob", match=models.MatchValue(value=keep_blob))] if keep_blob else None
-        )
-        these = _filter(scoped(self.repo, [Match("path", (path,))]))
+        keep = [Match("blob", (keep_blob,))] if keep_blob else []
+        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=keep)
         assert these is not None
-        flt = models.Filter(must=these.must, must_not=keep)
-        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+        self.client.delete(self.collection, points_selector=models.FilterSelector(filter=these), wait=True)
 
     def layout(self) -> str | None:
         if not self.exists():
@@ -280,8 +278,12 @@ def _vector(vector: Sequence[float] | Sparse) -> list[float] | models.SparseVect
     return [float(x) for x in vector]
 
 
-def _filter(where: Sequence[Match]) -> models.Filter | None:
-    if not where:
+def _filter(where: Sequence[Match], unless: Sequence[Match] = ()) -> models.Filter | None:
+    """Points where every `where` condition holds and no `unless` one does (None: all points)."""
+    if not where and not unless:
         return None
-    return models.Filter(must=[models.FieldCondition(key=m.field, match=models.MatchAny(any=list(m.values)))
-                               for m in where])
+
+    def conditions(matches: Sequence[Match]) -> list[Any] | None:
+        return [models.FieldCondition(key=m.field, match=models.MatchAny(any=list(m.values))) for m in matches] or None
+
+    return models.Filter(must=conditions(where), must_not=conditions(unless))
