@@ -320,10 +320,9 @@ def test_a_writer_keeps_the_shard_open_until_a_reader_waits(tmp_path: Path) -> N
     try:
         with writer.session(write=True):
             writer.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
-        # Between batches the shard stays open: another writer does not get in...
-        with pytest.raises(LockedError), EmbeddedStore(path, "demo", lock_timeout=0.3).session(write=True):
-            pass
-        # ...but a reader in another process does, without waiting for the next batch.
+        # Between batches the shard stays open (and locked)...
+        assert writer._kept and writer._shard is not None
+        # ...but a reader in another process gets in, without waiting for the next batch.
         got = _in_another_process(path, _READ)
         assert got["count"] == 3 and float(got["waited"]) < 5.0, got  # type: ignore[arg-type]
         # The next batch opens the shard again and keeps it.
@@ -339,6 +338,38 @@ def test_a_writer_keeps_the_shard_open_until_a_reader_waits(tmp_path: Path) -> N
     with other.session(write=True):
         assert other.count() == 4
     other.close()
+
+
+def test_a_resident_reader_keeps_the_shard_and_hands_it_to_whoever_waits(tmp_path: Path) -> None:
+    """`gitindex mcp` keeps its shard open between searches (keep_reads); a writer or a reader
+    in another process gets it well within its lock timeout, and the resident's next read sees
+    what the writer wrote."""
+    path = tmp_path / "qdrant" / "demo"
+    first = EmbeddedStore(path, "demo", lock_timeout=5.0)
+    with first.session(write=True):
+        first.upsert([point("a.py", "b", i, seed=i) for i in range(3)])
+    first.close()
+    resident = EmbeddedStore(path, "demo", lock_timeout=20.0)
+    resident.keep_reads = True
+    try:
+        with resident.session():
+            assert resident.count() == 3
+        assert resident._kept and resident._shard is not None  # still open, lock held
+        wrote = _in_another_process(path, (
+            "started = time.monotonic()\n"
+            "with store.session(write=True):\n"
+            "    out['waited'] = time.monotonic() - started\n"
+            "    from gitindex.store import DENSE, PointData, point_id\n"
+            f"    store.upsert([PointData(point_id('c.py', 'b', 0), {{DENSE: [0.5] * {len(unit(1))}}}, {{'path': 'c.py'}})])\n"
+            "store.close()\n"))
+        assert float(wrote["waited"]) < 5.0, wrote  # type: ignore[arg-type]
+        with resident.session():  # opened again: the writer's point is there
+            assert resident.count() == 4
+        assert resident._kept
+        got = _in_another_process(path, _READ)
+        assert got["count"] == 4 and float(got["waited"]) < 5.0, got  # type: ignore[arg-type]
+    finally:
+        resident.close()
 
 
 def test_a_reader_waiting_during_a_write_session_goes_next(tmp_path: Path) -> None:

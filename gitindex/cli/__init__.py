@@ -106,6 +106,7 @@ _VERBS: dict[str, Callable[[typer.Typer], object]] = {
     "verify": lambda app: app.command("verify")(_verb("verify").verify),
     "log": lambda app: app.command("log")(_verb("hooks").log),
     "hooks": lambda app: app.add_typer(_verb("hooks").app, name="hooks"),
+    "mcp": lambda app: app.command("mcp")(_verb("agents").mcp),
 }
 
 

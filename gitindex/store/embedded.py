@@ -120,7 +120,12 @@ class EmbeddedStore:
     closes and lets the reader in; close() ends it. That hand-over to waiting readers is ours: no
     lock library lets a holder see who waits. Updates are in the shard's WAL when update()
     returns, which survives the process being killed (measured): a batch is safe to record in
-    the manifest without a flush per batch."""
+    the manifest without a flush per batch.
+
+    A resident process (`gitindex mcp`) sets `keep_reads`: its read sessions keep the shard
+    open too, so a search costs no load (30-60 ms). Anyone who waits for the lock, writer or
+    reader, keeps the marker fresh, so a kept shard (a writer's or a resident reader's) is
+    handed over within _WATCH_EVERY; the resident loads it again at its next read."""
 
     count_is_cheap = False  # opening a shard to count costs 30-60 ms
 
@@ -133,7 +138,9 @@ class EmbeddedStore:
         self._lock_timeout = lock_timeout
         self._shard: qe.EdgeShard | None = None
         self._thread_lock = threading.RLock()
-        self._readers = path.parent / f"{collection}.readers"  # a reader is waiting for the lock
+        self._readers = path.parent / f"{collection}.readers"  # someone is waiting for the lock
+        self.keep_reads = False  # a resident process: read sessions keep the shard open too
+        self._opened_for_write = False  # the open shard was loaded (settled) for writing
         self._depth = 0  # sessions open in the thread holding _thread_lock; the outermost opens
         self._kept = False  # the lock is held (and the shard open) between writer sessions
         self._flushed_at = 0.0  # monotonic time of the kept shard's last flush
@@ -161,6 +168,9 @@ class EmbeddedStore:
             self._depth = 1
             try:
                 kept = self._kept  # a writer's shard, kept open: reads and writes reuse it
+                if kept and write and not self._opened_for_write:  # a resident reader's: reload to write
+                    self._release()
+                    kept = False
                 if not kept:
                     self._acquire(write)
                 ok = False
@@ -168,7 +178,8 @@ class EmbeddedStore:
                     yield self
                     ok = True
                 finally:
-                    if ok and (kept or write) and not self._reader_waiting():
+                    keep = kept or write or (self.keep_reads and self._shard is not None)
+                    if ok and keep and not self._reader_waiting():
                         self._keep()
                     else:
                         self._release(quiet=not ok)
@@ -181,9 +192,9 @@ class EmbeddedStore:
         try:
             if write:
                 self._yield_to_readers()
-                self._lock.acquire(timeout=self._lock_timeout)
+                self._wait_marked()
             elif _writable(self.path.parent):
-                self._wait_as_reader()
+                self._wait_marked()
             # else: a read-only directory (a read-only mount, or not ours to write): no writer can
             # be in it either, and the lock file cannot be made or opened for writing there, so a
             # read goes without the lock (releasing a lock not taken is a no-op). qdrant_edge 0.9
@@ -198,10 +209,12 @@ class EmbeddedStore:
         except BaseException:
             self._lock.release()
             raise
+        self._opened_for_write = write
         self._flushed_at = time.monotonic()
 
-    def _wait_as_reader(self) -> None:
-        """Take the lock, keeping a marker fresh meanwhile so that a writer lets this reader in."""
+    def _wait_marked(self) -> None:
+        """Take the lock, keeping a marker fresh meanwhile so that whoever keeps the shard open
+        between sessions (a sync's writer, a resident reader) lets this process in."""
         deadline = time.monotonic() + self._lock_timeout
         while True:
             self._readers.touch()
@@ -271,9 +284,9 @@ class EmbeddedStore:
 
     def _keep(self) -> None:
         """End a writer session with the shard still open: flush now and then, and turn a full
-        appendable segment into a mapped one."""
+        appendable segment into a mapped one. A resident reader's shard is only kept."""
         try:
-            if self._shard is not None:
+            if self._shard is not None and self._opened_for_write:
                 self.check_space(0)
                 if self._remap:  # a smaller segment size (memory pressure): reload under it,
                     self._reopen()  # which also drops the file pages mapped in so far
@@ -323,8 +336,8 @@ class EmbeddedStore:
         self._segment_bytes = min(self._segment_bytes, limit)
 
     def _watch(self, stop: threading.Event) -> None:
-        """Between a kept-open writer's sessions, let a waiting reader in without waiting for
-        the next batch (the next session opens the shard again)."""
+        """Between a kept shard's sessions, let a waiting process in without waiting for the
+        next batch or query (the next session opens the shard again)."""
         while not stop.wait(_WATCH_EVERY):
             if not self._reader_waiting() or not self._thread_lock.acquire(blocking=False):
                 continue  # a session in progress checks for readers when it ends
