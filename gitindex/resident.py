@@ -70,6 +70,7 @@ class Resident:
         self._sync_lock = threading.Lock()
         self._sync_embedder: Embedder | None = None
         self._stop = threading.Event()
+        self._manifest_file: tuple[int, int] | None = None  # (device, inode) of the manifest read
         self.sync_state = SyncState()
         self.sync_state.done.set()
 
@@ -88,7 +89,21 @@ class Resident:
     @contextlib.contextmanager
     def _reading(self) -> Iterator[Index]:
         with self._reads:
+            self._follow_manifest()
             yield self.index
+
+    def _follow_manifest(self) -> None:
+        """A sync elsewhere may have set an unreadable manifest aside and started a new one:
+        read the file now at the manifest's path, not the one opened earlier."""
+        ws = self.index.workspace
+        try:
+            st = ws.manifest_path.stat()
+            now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
+        if now != self._manifest_file and "manifest" in ws.__dict__:
+            ws.__dict__.pop("manifest").close()  # (Workspace.manifest opens it again when asked)
+        self._manifest_file = now
 
     # -- what agents ask ------------------------------------------------------------------------
 

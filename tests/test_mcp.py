@@ -296,3 +296,20 @@ def test_streamable_http_on_loopback(project: GitRepo) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
+
+
+def test_a_manifest_recovered_by_another_process_is_followed(project: GitRepo) -> None:
+    assert shell(project, "sync", "-q").returncode == 0
+    manifest = project.path / ".git" / "gitindex" / "manifest.sqlite"
+
+    async def test() -> None:
+        async with agent(project.path) as gi:
+            assert (await gi.call("status"))["fresh"] is True
+            manifest.write_bytes(b"not a database" * 1000)  # garbled while the server has it open
+            recovered = shell(project, "sync")
+            assert recovered.returncode == 0 and "set aside" in recovered.stdout + recovered.stderr
+            status = await gi.call("status")
+            assert status["fresh"] is True and status["files"] == 3  # the new manifest, not the old file
+            assert (await gi.call("search", query="retry a request", limit=1))["hits"][0]["path"] == "net/retry.py"
+
+    run(test)
