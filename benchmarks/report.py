@@ -163,6 +163,10 @@ def markdown(r: dict[str, Any]) -> str:
 
         lines += ["", "## Start-up: each command in a new process, ratio to `python -c \"import pygit2, typer, "
                   "sqlite3\"` (interleaved rounds, medians)", "", startup_table(r["startup"])]
+    if r.get("mcp"):
+        from benchmarks.mcp import markdown as mcp_section
+
+        lines += ["", mcp_section(r["mcp"]).rstrip("\n")]
     if r.get("targets"):
         lines += ["", "## Targets", ""]
         lines += _table(["target", "measured", "goal", "met"],

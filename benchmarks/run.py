@@ -29,7 +29,7 @@ from benchmarks import corpus
 from benchmarks.measure import Measured, measure
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees", "startup", "quality")
+SCENARIOS = ("backends", "first", "replay", "noop", "edit", "search", "trees", "startup", "mcp", "quality")
 DEFAULT_SCENARIOS = SCENARIOS
 QUERIES = ("parse an HTTP date header", "where are cookies serialized", "route a URL to an endpoint")
 EDIT = '\n\ndef bench_edit_{n}(value):\n    """Benchmark edit {n}: return the value doubled."""\n    return value * 2 + {n}\n'
@@ -237,6 +237,13 @@ class Bench:
                                                   self.args.startup_rounds)
         if self.want("trees"):
             self.trees()
+        if self.want("mcp"):
+            from benchmarks import mcp
+
+            log("MCP: `gitindex mcp` through the SDK's client next to the shell, on about 10k chunks "
+                "(its own report: python -m benchmarks.mcp)")
+            self.results["mcp"] = mcp.benchmark(mcp.repository(self.cache, mcp.FILES),
+                                                **(mcp.QUICK if self.args.quick else {}))
         if self.want("quality"):
             from benchmarks import quality
 
@@ -498,6 +505,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             elif c.get("goal_s"):
                 add(f"start-up, {run['label']}: {name}", f"{c['median_s']:.3f} s ({c['ratio']:.2f}x the floor)",
                     f"<= {c['goal_s']} s", c["met"])
+    m = r.get("mcp")
+    if m and m["mcp"]["server"].get("search"):
+        from benchmarks.mcp import TARGET_MS
+
+        s = m["mcp"]["server"]["search"]
+        add(f"MCP search, server time, {m['chunks']} chunks (median; p95)",
+            f"{s['median_ms']:.1f} ms; {s['p95_ms'] if s['p95_ms'] is not None else '-'} ms",
+            f"<= {TARGET_MS:.0f} ms", s["median_ms"] <= TARGET_MS)
     tree10 = r.get("trees", {}).get("runs", {}).get("10000", {})
     if tree10.get("noop"):
         wall = median([x["wall_s"] for x in tree10["noop"]])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import GitRepo, python_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +46,21 @@ def test_the_start_up_benchmark_measures_every_hot_command(tmp_path: Path) -> No
     assert result["commands"]["floor"]["ratio"] == 1.0
     assert all(c["median_s"] > 0 for c in result["commands"].values())
     assert "| 60 files | no-op sync |" in done.stdout
+
+
+@pytest.mark.slow  # 10-25 s: a server, a model load per shell command, two syncs
+def test_the_mcp_benchmark_drives_the_server_beside_the_shell(tmp_path: Path) -> None:
+    out = tmp_path / "mcp.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.mcp", "--small", "--queries", "4", "--shell-reps", "1",
+                           "--statuses", "1", "--syncs", "1", "--mcp-statuses", "2", "--out", "-", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert result["failures"] == []
+    server = result["mcp"]["server"]
+    assert server["search"]["n"] == 4 and server["search"]["median_ms"] > 0
+    assert {"search, no server", "search, server running", "sync, no server", "sync, server running",
+            "hand-over, server running"} <= set(result["shell"])
+    assert result["mcp"]["fresh_at_end"] is True
+    assert "| MCP search, server time (took_ms) |" in done.stdout
