@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +31,16 @@ _TOUCH_AFTER = 3600  # seconds: `used` is refreshed at most hourly, so lookups r
 # and on random unit vectors; top-10 neighbours unchanged) at half the bytes; a vector it would
 # bend further (out of float16's range, or tiny) is kept as float32.
 _MIN_HALF_COSINE = 0.99999
+# sqlite's codes for a file that is not a database or whose pages do not read back (garbage,
+# a truncated file): the cache is set aside and started again. Any other failure (a full or
+# read-only disk, a lock) is reported as it is.
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_log = logging.getLogger("gitindex")  # with no logging set up, Python prints a warning to stderr
+_T = TypeVar("_T")
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _DAMAGED or "malformed" in str(exc)
 
 
 class VectorCache:
@@ -39,13 +51,40 @@ class VectorCache:
         self.path = path
         self.max_bytes = max_mb * 1024 * 1024
         self._models: dict[str, int] = {}
+        self.recovered: str | None = None  # what was done about a damaged file, if anything
         try:
             self.db = self._connect()
-        except sqlite3.DatabaseError:
-            # A damaged cache is only a cache: start a new one.
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self.db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not (path.is_dir() or _damaged(exc)):
+                raise  # a read-only or full disk, a lock: not the file's fault
+            self._set_aside(exc)
+
+    def _set_aside(self, exc: BaseException) -> None:
+        """A damaged cache is only a cache: move it out of the way (never deleted: the manifest's
+        way, manifest.set_aside) and start a new one; say so once, on stderr (the `gitindex`
+        logger). Vectors it held are computed again."""
+        from gitindex.manifest import set_aside
+
+        if "db" in self.__dict__:
+            self.db.close()
+        aside = set_aside(self.path)
+        self._models.clear()
+        why = "a directory, not a file" if aside.is_dir() else str(exc)
+        self.recovered = (f"the vector cache {self.path} was unreadable ({why}): set aside as {aside.name} "
+                          "(safe to delete) and started again; vectors it held are computed again")
+        _log.warning("gitindex: %s", self.recovered)
+        self.db = self._connect()
+
+    def _guarded(self, operation: Callable[[], _T], fallback: Callable[[], _T]) -> _T:
+        """`operation`, or, when the file turns out damaged meanwhile (pages that do not read
+        back), `fallback` on a new cache."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+            self._set_aside(exc)
+        return fallback()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -99,6 +138,9 @@ class VectorCache:
 
     def get_many(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))
+        return self._guarded(lambda: self._get_many(model, wanted), dict)
+
+    def _get_many(self, model: str, wanted: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         mid = self._model(model, create=False)
         if mid is None or not wanted:
@@ -123,8 +165,10 @@ class VectorCache:
         return found
 
     def put_many(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
-        if not vectors:
-            return
+        if vectors:
+            self._guarded(lambda: self._put_many(model, vectors), lambda: self._put_many(model, vectors))
+
+    def _put_many(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
         now = int(time.time())
         keys = list(vectors)
         full = np.stack([np.asarray(vectors[h], dtype=np.float32).ravel() for h in keys])
@@ -152,6 +196,9 @@ class VectorCache:
 
     def prune(self) -> int:
         """Drop the least recently used vectors until the file fits its bound."""
+        return self._guarded(self._prune, lambda: 0)
+
+    def _prune(self) -> int:
         size = self.size_bytes()
         if size <= self.max_bytes:
             return 0

@@ -62,6 +62,10 @@ class ModelError(GitindexError):
     pass
 
 
+class LockFileError(GitindexError):
+    """A lock file gitindex keeps cannot be used as one (a directory in its place)."""
+
+
 class HooksError(GitindexError):
     """Hooks cannot be installed or removed as asked."""
 

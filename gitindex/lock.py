@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gitindex.errors import LockedError
+from gitindex.errors import LockedError, LockFileError
 
 try:
     import fcntl
@@ -44,7 +44,7 @@ class FileLock:
         if fcntl is None:
             self._acquire_elsewhere(timeout)
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -59,6 +59,20 @@ class FileLock:
             os.close(fd)
             raise
         self._fd = fd
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except IsADirectoryError:
+            raise LockFileError(
+                f"{self.path} is a directory, where gitindex keeps an empty lock file (it holds no "
+                "data): remove that directory and run again") from None
+
+    def check(self) -> None:
+        """Raise what acquire() would for a lock file that cannot be used (LockFileError for a
+        directory in its place, PermissionError), without taking the lock."""
+        if fcntl is not None:
+            os.close(self._open())
 
     def release(self) -> None:
         if self._other is not None:

@@ -127,6 +127,13 @@ def clear_stale_pid(files: RunnerFiles) -> None:
         lock.release()
 
 
+def _check_lock(files: RunnerFiles) -> None:
+    """Raises LockFileError when the runner's lock file cannot be used at all (a directory in
+    its place): the runners started would each fail on it, and only their output log would say
+    so. Takes no lock (a runner starting now must not be turned away)."""
+    FileLock(files.lock).check()
+
+
 def wait(files: RunnerFiles, timeout: float, kick: Callable[[], None], poll: float = 0.1) -> bool:
     """Wait until no event is pending and no runner runs; True if that happened in time.
 
@@ -134,6 +141,8 @@ def wait(files: RunnerFiles, timeout: float, kick: Callable[[], None], poll: flo
     killed, or never got to start)."""
     deadline = time.monotonic() + timeout
     since = time.monotonic()
+    if (files.pending.exists() or files.syncing.exists()) and runner_pid(files) is None:
+        _check_lock(files)  # say now, not at the timeout, why no runner can start
     while True:
         busy = runner_pid(files) is not None
         waiting = files.pending.exists() or files.syncing.exists()
@@ -143,6 +152,7 @@ def wait(files: RunnerFiles, timeout: float, kick: Callable[[], None], poll: flo
         if now - since > 5.0:  # no progress for a while: is anyone working on it?
             clear_stale_pid(files)
             if waiting and runner_pid(files) is None:
+                _check_lock(files)  # a runner that cannot take its lock would fail again, unseen
                 kick()
             since = now
         if now >= deadline:

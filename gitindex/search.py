@@ -133,6 +133,72 @@ _LANGUAGE_ALIASES = {"py": "python", "js": "javascript", "ts": "typescript", "ts
                      "sh": "shell", "bash": "shell", "md": "markdown", "c#": "csharp", "rb": "ruby"}
 
 
+# Common names, shown when --lang names none: those the syntax chunker parses, then others.
+_COMMON_LANGUAGES = ("python", "javascript", "typescript", "go", "rust", "java", "c", "cpp", "csharp",
+                     "ruby", "php", "kotlin", "swift", "scala", "shell", "markdown", "yaml", "json", "toml")
+
+
+def known_languages() -> frozenset[str]:
+    """Every name the index can record as a chunk's language: identify's file types, folded as
+    chunking.language folds them, and `text` (a file with none). 10 ms: only for --lang."""
+    from identify.identify import ALL_TAGS
+
+    from gitindex.chunking import _NOT_LANGUAGES, _SAME_LANGUAGE  # the one folding chunks get
+
+    return frozenset({_SAME_LANGUAGE.get(tag, tag) for tag in ALL_TAGS} - _NOT_LANGUAGES | {"text"})
+
+
+def check_filters(path_glob: str | None, lang: str | None, symbol: str | None) -> str | None:
+    """Refuse filters that could only match nothing (an empty language, a glob git would ignore,
+    a language no file has), so that a typo is a usage error, not an empty answer. Returns the
+    language as the index records it (None: no language filter)."""
+    if path_glob is not None:
+        _check_glob(path_glob)
+    if symbol is not None and not symbol.strip():
+        raise ConfigError("bad --symbol '': expected a name such as send or Session.send")
+    if lang is None:
+        return None
+    if not lang.strip():
+        raise ConfigError(f"bad --lang {lang!r}: expected a language such as "
+                          f"{', '.join(_COMMON_LANGUAGES[:4])}")
+    name = lang.strip().lower()
+    name = _LANGUAGE_ALIASES.get(name, name)
+    from gitindex.chunking import _SAME_LANGUAGE
+
+    name = _SAME_LANGUAGE.get(name, name)  # identify's tag for what the index calls otherwise: zsh, pyi
+    known = known_languages()
+    if name in known:
+        return name
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known | set(_LANGUAGE_ALIASES)), n=3, cutoff=0.7)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ConfigError(f"bad --lang {lang!r}: no such language; {hint}known names include "
+                      f"{', '.join(_COMMON_LANGUAGES)} and text ({len(known)} in all, identify's file types)")
+
+
+def _check_glob(glob: str) -> None:
+    import pathspec
+    from pathspec.patterns.gitignore.base import GitIgnorePatternError
+
+    why = ""
+    if not glob.strip():
+        why = "an empty glob matches nothing; leave --path out to search every path"
+    else:
+        try:
+            patterns = pathspec.GitIgnoreSpec.from_lines([glob]).patterns
+        except GitIgnorePatternError as exc:
+            why = f"not a gitignore-style glob: {exc}"
+        else:
+            if not patterns or patterns[0].include is None:
+                why = ("not a glob git understands (an unclosed '[', or a '#' comment), so it would "
+                       "match nothing")
+            elif not patterns[0].include:
+                why = "a '!' pattern on its own matches nothing; give the paths to keep, e.g. 'src/**/*.py'"
+    if why:
+        raise ConfigError(f"bad --path {glob!r}: {why}")
+
+
 def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None = None,
            mode: str | None = None, lang: str | None = None, symbol: str | None = None,
            embedder: Embedder | None = None) -> list[Hit]:
@@ -148,13 +214,14 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
         raise ConfigError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
     if not query.strip():
         raise ConfigError("the query is empty: say what to look for")
+    language = check_filters(path_glob, lang, symbol)
     if not check_store(ws):
         return []
     with reading_manifest(ws):
         check_index(ws)
-    where, matches = glob_filter(path_glob) if path_glob else ((), None)
-    if lang:
-        where = (*where, Match("language", (_LANGUAGE_ALIASES.get(lang.lower(), lang.lower()),)))
+    where, matches = glob_filter(path_glob) if path_glob is not None else ((), None)
+    if language is not None:
+        where = (*where, Match("language", (language,)))
     if symbol:
         where = (*where, Match("names", (symbol.lower().replace("::", "."),)))
     vector = (embedder or ws.embedder).embed([query])[0].tolist() if mode != "lexical" else None

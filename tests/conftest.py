@@ -106,6 +106,15 @@ class GitRepo:
 
 
 @pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GITINDEX_*, QDRANT_* or git location variables from the caller's environment (a test
+    module uses it for all its tests with pytestmark = pytest.mark.usefixtures("isolated_env"))."""
+    for name in list(os.environ):
+        if name.startswith(("GITINDEX_", "QDRANT_")) or name in {"GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE"}:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
 

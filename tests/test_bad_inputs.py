@@ -155,6 +155,19 @@ CASES: list[Bad] = [
     Bad("--context -1", ("search", "q", "--repo", "{repo}", "-C", "-1"), EXIT_USAGE, "Invalid value for '--context'"),
     Bad("--mode fuzzy", ("search", "q", "--repo", "{repo}", "--mode", "fuzzy"), EXIT_USAGE,
         "unknown search mode 'fuzzy': choose one of hybrid, dense, lexical"),
+    Bad("--lang ''", ("search", "q", "--repo", "{repo}", "--lang", ""), EXIT_USAGE,
+        "bad --lang '': expected a language such as python"),
+    Bad("--lang pyhton (no such language)", ("search", "q", "--repo", "{repo}", "--lang", "pyhton"), EXIT_USAGE,
+        "bad --lang 'pyhton': no such language; did you mean python"),
+    Bad("--path '['", ("search", "q", "--repo", "{repo}", "--path", "["), EXIT_USAGE,
+        "bad --path '[': not a glob git understands"),
+    Bad("--path ''", ("search", "q", "--repo", "{repo}", "--path", ""), EXIT_USAGE,
+        "bad --path '': an empty glob matches nothing"),
+    Bad("--path '!x'", ("search", "q", "--repo", "{repo}", "--path", "!x"), EXIT_USAGE,
+        "bad --path '!x': a '!' pattern on its own matches nothing"),
+    Bad("--path '\\'", ("search", "q", "--repo", "{repo}", "--path", "\\"), EXIT_USAGE,
+        "bad --path '\\\\': not a gitignore-style glob"),
+    Bad("--symbol ''", ("search", "q", "--repo", "{repo}", "--symbol", ""), EXIT_USAGE, "bad --symbol ''"),
     Bad("empty query", ("search", "", "--repo", "{repo}"), EXIT_USAGE, "the query is empty"),
     Bad("blank query", ("search", "   ", "--repo", "{repo}"), EXIT_USAGE, "the query is empty"),
     Bad("--shard 0/3", ("sync", "{repo}", "--shard", "0/3"), EXIT_USAGE, "bad shard '0/3': expected K/N"),
@@ -187,6 +200,12 @@ CASES: list[Bad] = [
     Bad("log --last 0", ("log", "{repo}", "--last", "0"), EXIT_USAGE, "Invalid value for '--last'"),
     Bad("hooks wait --timeout soon", ("hooks", "wait", "{repo}", "--timeout", "soon"), EXIT_USAGE,
         "'soon' is not a valid float"),
+    Bad("hooks wait --timeout -1", ("hooks", "wait", "{repo}", "--timeout", "-1"), EXIT_USAGE,
+        "Invalid value for '--timeout': -1.0 (expected 0 or more seconds)"),
+    Bad("hooks wait --timeout nan", ("hooks", "wait", "{repo}", "--timeout", "nan"), EXIT_USAGE,
+        "Invalid value for '--timeout': nan"),
+    Bad("hooks wait --timeout inf", ("hooks", "wait", "{repo}", "--timeout", "inf"), EXIT_USAGE,
+        "Invalid value for '--timeout': inf"),
 ]
 
 
@@ -224,3 +243,23 @@ def test_bad_input(case: Bad, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # Nothing was made beside the repository and the directory (--collection ../../../x made
     # directories outside the repository before names were checked).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "repo"]
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"lang": ""}, "bad --lang ''"),
+    ({"lang": "pyhton"}, "did you mean python"),
+    ({"path": "["}, "bad --path '['"),
+    ({"path": " "}, "bad --path ' '"),
+    ({"symbol": ""}, "bad --symbol ''"),
+])
+def test_the_library_refuses_the_same_search_filters(tmp_path: Path, flags: dict[str, str], message: str) -> None:
+    """Index.search raises ConfigError for the filters the CLI refuses (the check is in
+    gitindex/search.py, which both use), before the model or the store is opened."""
+    import gitindex
+    from gitindex.errors import ConfigError
+
+    repo = GitRepo(tmp_path / "repo")
+    repo.commit({"app.py": "def main():\n    return 0\n"})
+    with gitindex.open(repo.path) as index, pytest.raises(ConfigError, match=message.replace("[", "\\[")):
+        index.search("q", **flags)
+    assert not (repo.path / ".git" / "gitindex" / "qdrant").exists()

@@ -1,18 +1,25 @@
 """Property tests: random histories, synced step by step with random interruptions, always
 leave the index equal to a fresh index of the same tree (hypothesis draws the histories).
 
+An interruption is a run cut short by --max-files, or a sync in its own process SIGKILLed at a
+random named step (the test-only switch of gitindex/faults.py, as tests/test_faults.py uses it).
 A fixed handful runs in `make test`; `make test-slow` runs a few hundred."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import CountingEmbedder, GitRepo, git, open_index, python_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from gitindex import faults
 
 NAMES = ("a.py", "b.py", "docs/c.md", "pkg/d.py", "pkg/e.go")
 KINDS = ("add", "modify", "delete", "rename", "copy", "mode", "binary", "symlink", "revert", "empty", "branch")
@@ -77,19 +84,33 @@ def _points(path: Path) -> set[tuple[str, str, int, int]]:
         return {(p["path"], p["hash"], int(p["start_line"]), int(p["end_line"])) for _, p in ix.workspace.store.scroll()}
 
 
-STEPS = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 20), st.booleans()), min_size=2, max_size=6)
+# How a step's first sync ends: not at all (None), cut short after one file, or killed at a step.
+CUTS = st.one_of(st.sampled_from((None, None, "max-files")), st.sampled_from(faults.STEPS).map(lambda s: f"kill:{s}"))
+STEPS = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 20), CUTS), min_size=2, max_size=6)
+Step = tuple[str, int, str | None]
 
 
-def _history_equals_fresh(tmp: Path, embedder: CountingEmbedder, steps: list[tuple[str, int, bool]]) -> None:
+def _killed_sync(repo: GitRepo, step: str) -> None:
+    """A sync in its own process that SIGKILLs itself at `step` (or, when this change never
+    reaches it, e.g. `deleted` with nothing to delete, ends normally)."""
+    done = subprocess.run([sys.executable, "-m", "gitindex", "sync", "--quiet", "--batch-size", "2"],
+                          cwd=repo.path, env={**os.environ, "_GITINDEX_TEST_KILL_AT": step},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode in (-signal.SIGKILL, 0), (step, done.returncode, done.stderr)
+
+
+def _history_equals_fresh(tmp: Path, embedder: CountingEmbedder, steps: list[Step]) -> None:
     repo = GitRepo(tmp / "repo")
     repo.commit({"a.py": _content("a.py", 0), "docs/c.md": _content("docs/c.md", 0)})
     with open_index(repo.path, embedder) as ix:
         ix.sync()
-    for i, (kind, pick, interrupt) in enumerate(steps, 1):
+    for i, (kind, pick, cut) in enumerate(steps, 1):
         _apply(repo, kind, pick, next(_counter))
-        if interrupt:  # a run cut short after one file: the next one must finish the work
+        if cut == "max-files":  # a run cut short after one file: the next one must finish the work
             with open_index(repo.path, embedder, max_files=1) as ix:
                 ix.sync()
+        elif cut is not None:  # killed at a named step: the next one must finish the work
+            _killed_sync(repo, cut.removeprefix("kill:"))
         with open_index(repo.path, embedder) as ix:
             assert ix.sync().complete
             result = ix.verify()
@@ -103,7 +124,7 @@ def _history_equals_fresh(tmp: Path, embedder: CountingEmbedder, steps: list[tup
 @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.TempPathFactory,
-                                              embedder: CountingEmbedder, steps: list[tuple[str, int, bool]]) -> None:
+                                              embedder: CountingEmbedder, steps: list[Step]) -> None:
     _history_equals_fresh(tmp_path_factory.mktemp("history"), embedder, steps)
 
 
@@ -112,5 +133,5 @@ def test_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.TempPathF
 @given(steps=STEPS)
 def test_many_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.TempPathFactory,
                                                    embedder: CountingEmbedder,
-                                                   steps: list[tuple[str, int, bool]]) -> None:
+                                                   steps: list[Step]) -> None:
     _history_equals_fresh(tmp_path_factory.mktemp("history"), embedder, steps)

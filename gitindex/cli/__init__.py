@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -138,7 +139,14 @@ def main() -> None:
     it knows on each run (7 ms for all of them here): a run that names its verb gets an app with
     only that one; anything else (`--help`, a typo) the whole app, which lists them all."""
     verb = sys.argv[1] if len(sys.argv) > 1 else ""
-    (make_app([verb]) if verb in _VERBS else make_app())(prog_name="gitindex")
+    try:
+        (make_app([verb]) if verb in _VERBS else make_app())(prog_name="gitindex")
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:  # the library has unwound (a second Ctrl-C included): end
+            sys.stdout.flush()  # now, not once the batch threads finish their batch (seconds)
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
+        raise
 
 
 def _bug_log() -> Path:

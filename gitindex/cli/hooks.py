@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -130,6 +131,8 @@ def wait(
     """
     from gitindex import hooks, runner
 
+    if not math.isfinite(timeout) or timeout < 0:  # nan and inf too: a wait must end
+        raise typer.BadParameter(f"{timeout} (expected 0 or more seconds)", param_hint="'--timeout'")
     repo, root = _repo(path)
     files = hooks.RunnerFiles.of(repo)  
     if not runner.wait(files, timeout, lambda: runner.spawn(runner.runner_argv("wait"), root)):

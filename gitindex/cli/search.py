@@ -42,6 +42,10 @@ def search(
     Examples: gitindex search "where do we retry failed uploads" --path '*.py';
     gitindex search HTTPAdapter --lang python
     """
+    if path_glob is not None or lang is not None or symbol is not None:
+        from gitindex.search import check_filters
+
+        check_filters(path_glob, lang, symbol)  # before anything is opened (search checks it again)
     with open_index(path, plain=True, model=model, qdrant_url=qdrant_url, collection=collection,
                     device=device, backend=backend) as index:
         fresh = index.freshness() if index.is_git else None

@@ -179,6 +179,18 @@ class VectorStore(Protocol):
         """Release whatever a writer kept open between sessions."""
         ...
 
+    def looks_sound(self) -> bool:
+        """A check that opens nothing (a no-op sync must stay cheap): False when the store's own
+        files show it cannot be opened, so that sync sets it aside. True when there is no store
+        yet, and always for a server (its files are not ours to inspect)."""
+        ...
+
+    def set_aside(self) -> Path | None:
+        """Move a store that cannot be opened out of the way, never deleting it, and return
+        where it went; the next write starts a fresh one. None when it is not ours to move (a
+        server's collection): the caller reports the failure instead."""
+        ...
+
 
 @runtime_checkable
 class MemoryAware(Protocol):

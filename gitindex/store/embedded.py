@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitindex.errors import LockedError, StoreError, StoreUnreadableError
+from gitindex.errors import LockedError, LockFileError, StoreError, StoreUnreadableError
 from gitindex.lazy import lazy_module
 from gitindex.lock import FileLock, Timeout
 from gitindex.store import (
@@ -216,17 +216,25 @@ class EmbeddedStore:
         """Take the lock, keeping a marker fresh meanwhile so that whoever keeps the shard open
         between sessions (a sync's writer, a resident reader) lets this process in."""
         deadline = time.monotonic() + self._lock_timeout
-        while True:
-            self._readers.touch()
-            left = deadline - time.monotonic()
-            try:
-                self._lock.acquire(timeout=max(0.0, min(_READER_POLL, left)))
-                break
-            except Timeout:
-                if left <= _READER_POLL:
-                    self._readers.unlink(missing_ok=True)  # or writers would wait for no one
-                    raise
-        self._readers.unlink(missing_ok=True)
+        try:
+            while True:
+                self._mark()
+                left = deadline - time.monotonic()
+                try:
+                    self._lock.acquire(timeout=max(0.0, min(_READER_POLL, left)))
+                    break
+                except Timeout:
+                    if left <= _READER_POLL:
+                        raise
+        finally:  # taken, timed out or failed: a marker left behind makes writers wait for no one
+            with contextlib.suppress(OSError):
+                self._readers.unlink(missing_ok=True)
+
+    def _mark(self) -> None:
+        if self._readers.is_dir():  # (touch() would only update its time, and unlink() fail)
+            raise LockFileError(f"{self._readers} is a directory, where gitindex keeps a marker file (a process "
+                                "waiting for the store): remove that directory and run again")
+        self._readers.touch()
 
     def _load(self, write: bool) -> qe.EdgeShard:
         try:
@@ -525,6 +533,24 @@ class EmbeddedStore:
 
     def finish_rebuild(self) -> None:
         """Nothing to switch."""
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The store's lock with no shard open, taken as a writer takes it (a shard another
+        process keeps open is handed over): a switch renames shard directories under it
+        (store/swap.py)."""
+        with self._thread_lock:
+            self.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._wait_marked()
+            except Timeout:
+                raise LockedError(f"the embedded store {self.path} stayed busy for {self._lock_timeout:.0f} s; "
+                                  "another gitindex process is using it, try again shortly") from None
+            try:
+                yield
+            finally:
+                self._lock.release()
 
     def close(self) -> None:
         """Flush and close a shard a writer kept open, and release the lock (the end of a sync)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from qdrant_client import QdrantClient, models
@@ -263,6 +264,15 @@ class RemoteStore:
 
     def close(self) -> None:
         """Nothing is kept open between sessions."""
+
+    def looks_sound(self) -> bool:
+        """A server's files are not ours to inspect: whatever fails is reported when it fails."""
+        return True
+
+    def set_aside(self) -> Path | None:
+        """A server's collection is not ours to move (other clients may use it): None, and the
+        failure that asked for it is reported as it is."""
+        return None
 
 
 def _physical(name: str) -> str:
