@@ -6,7 +6,11 @@ the GITINDEX_* settings); it is read once, at import, and does nothing unless a 
 `embedded` (a batch's vectors resolved), `dirty-marked` (the batch's paths marked in the
 manifest, nothing in the store yet), `upserted` (the store acknowledged the points), `deleted`
 (the old points deleted), `recorded` (the manifest recorded the batch), `finishing` (all batches
-written, the synced tree not yet recorded), `finished` (recorded).
+written, the synced tree not yet recorded), `finished` (recorded). A switch of model or chunker
+built beside the index (store/swap.py) adds SWITCH_STEPS: `switch-begun` (recorded as under way,
+nothing built), `switch-swapping` (built, the swap about to begin), `switch-renamed` (the shard
+directories swapped, the manifest not yet), `switch-recorded` (the manifest too, the old shard
+not yet deleted); tests/test_switch.py runs them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import signal
 
 STEPS = ("chunked", "embedded", "dirty-marked", "upserted", "deleted", "recorded", "finishing", "finished")
+SWITCH_STEPS = ("switch-begun", "switch-swapping", "switch-renamed", "switch-recorded")
 _KILL_AT = os.environ.get("_GITINDEX_TEST_KILL_AT")
 
 

@@ -44,6 +44,11 @@ SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run
 STORE_POINTS = "store_points"  # the store's point count when a sync last wrote to it
 REPO_KEY = "repo_key"  # the repository key the points were written under
 REBUILDING = "rebuilding"  # the collection a blue/green rebuild writes into, until it completes
+# A switch of model or chunker (or a rebuild) built beside the embedded index searches use
+# (store/swap.py): JSON {"phase": "building" | "swapping", "model", "chunker", "layout": what is
+# built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.
+SWITCH = "switch"
+_TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta")
 
 
 class ManifestError(GitindexError):
@@ -221,6 +226,23 @@ class Manifest:
             self.db.execute("BEGIN IMMEDIATE")
             for table in ("files", "chunks", "dirty", "touched", "dir_state", "meta"):
                 self.db.execute(f"DELETE FROM {table}")
+
+    def replace_with(self, other: Path, *, keep: Iterable[str] = (), **values: str) -> None:
+        """Become a copy of the manifest at `other` in one transaction (a switch's swap, see
+        store/swap.py): every table, but for the meta keys in `keep`, which stay as they are,
+        and `values`, written over the copy."""
+        kept = {k: v for k in keep if (v := self.get(k)) is not None}
+        self.db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for table in _TABLES:
+                    self.db.execute(f"DELETE FROM main.{table}")
+                    self.db.execute(f"INSERT INTO main.{table} SELECT * FROM other.{table}")
+                self.db.executemany("INSERT OR REPLACE INTO main.meta VALUES (?, ?)",
+                                    [*kept.items(), *values.items()])
+        finally:
+            self.db.execute("DETACH DATABASE other")
 
     # The plain-directory source keeps its last snapshot here (git keeps ours as a tree).
     def dir_state(self) -> dict[str, tuple[str, int, int, int]]:

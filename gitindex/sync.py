@@ -10,15 +10,17 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from gitindex import faults
 from gitindex.chunking import Chunk
-from gitindex.errors import IndexMismatchError, StoreUnreadableError
+from gitindex.errors import IndexMismatchError, StoreError, StoreUnreadableError
 from gitindex.lock import sync_lock
 from gitindex.manifest import (
     CHUNKER,
@@ -31,6 +33,7 @@ from gitindex.manifest import (
     SELECTION,
     STORE,
     STORE_POINTS,
+    SWITCH,
     FileRecord,
     ManifestError,
 )
@@ -38,6 +41,7 @@ from gitindex.memory import peak_rss_mb
 from gitindex.plan import Shard, Step, only_shard, plan
 from gitindex.repo import Target
 from gitindex.store import LAYOUT as STORE_LAYOUT
+from gitindex.store import swap
 from gitindex.workspace import Workspace
 
 
@@ -111,22 +115,21 @@ def sync(
     result = SyncResult(commit=target.commit if target else None, label=target.label if target else "directory")
     with sync_lock(ws.sync_lock_path, ws.config.lock_timeout if wait else 0, on_wait):
         error: BaseException | None = None
+        ws.for_sync()  # the configured settings, not those of an index a switch is replacing
         try:
             recovered = ws.recover_manifest()  # under the lock: no other sync has it open
             if recovered:
                 result.notes.append(recovered)
             try:
-                sound = getattr(ws.store, "looks_sound", None)
-                if sound is not None and not sound():
+                if not ws.store.looks_sound():
                     raise StoreUnreadableError(f"the embedded store {ws.store.location} is missing parts or "
                                                "its configuration does not read back")
                 _run(ws, target, result, progress, should_stop, rebuild, shard)
             except StoreUnreadableError as exc:
-                set_aside = getattr(ws.store, "set_aside", None)
-                if set_aside is None:  # a server's collection is not ours to move
-                    raise
                 ws.store.close()
-                moved = set_aside()
+                moved = ws.store.set_aside()
+                if moved is None:  # a server's collection is not ours to move
+                    raise
                 ws.manifest.reset()  # re-read every file; vectors come from the cache, not the model
                 result.notes.append(f"the embedded store could not be opened ({exc}); set aside as {moved} "
                                     "and rebuilt")
@@ -136,6 +139,7 @@ def sync(
             raise
         finally:
             ws.store.close()
+            ws.syncing = False
             result.seconds = time.monotonic() - started
             result.peak_rss_mb = peak_rss_mb()
             if result.memory_limit_mb is None:  # nothing applied (a no-op reads no memory figures)
@@ -158,8 +162,23 @@ def sync(
 
 def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
          should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None = None) -> None:
+    switch = _Switch.under_way(ws, result, rebuild)
+    if switch is None:
+        reconcile = _Reconcile(ws, result)
+        store_had_points = reconcile.run(rebuild)
+        if reconcile.beside is None:
+            _index(ws, target, result, progress, should_stop, store_had_points, shard)
+            return
+        switch = _Switch.begin(ws, result, reconcile.beside)
+        rebuild = True  # the build starts from nothing (what an abandoned one left is gone)
+    switch.run(target, result, progress, should_stop, rebuild, shard)
+
+
+def _index(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
+           should_stop: Callable[[], bool], store_had_points: bool, shard: Shard | None) -> bool:
+    """Plan and apply the steps from the manifest's state to `target`; True when the whole
+    target was recorded as synced (a complete run of every shard)."""
     m = ws.manifest
-    store_had_points = _Reconcile(ws, result).run(rebuild)
     source = ws.source(target)  # its baseline as the manifest has it now
     steps = plan(source, m, dirty=set(m.dirty()), touched=set(m.touched()),
                  selection_changed=m.get(SELECTION) != ws.selector.fingerprint)
@@ -178,7 +197,7 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
         with ws.store.session(write=True):
             m.set(**{STORE_POINTS: str(ws.store.count())})
     if not result.complete:
-        return
+        return False
     if m.get(REBUILDING):  # complete: searchers switch to the rebuilt collection
         with ws.store.session(write=True):
             ws.store.finish_rebuild()
@@ -186,13 +205,14 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
     if shard is not None:  # the other shards' paths are not known to be done: no baseline
         m.finish(None, None, sweep=wrote)
         result.notes.append(f"shard {shard.k}/{shard.n}: only its paths were synced")
-        return
+        return False
     faults.reached("finishing")
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
     faults.reached("finished")
     m.set(**{SELECTION: ws.selector.fingerprint})
     files, _points = m.counts()
     result.unchanged = max(0, files - result.added - result.modified - result.renamed)
+    return True
 
 
 def _timed(items: Iterator[Step], clock: defaultdict[str, float], phase: str) -> Iterator[Step]:
@@ -210,11 +230,15 @@ class _Reconcile:
     """Make the manifest describe the store it is about to write to: another store, another
     model, chunker or layout, a lost manifest, a rebuild."""
 
-    def __init__(self, ws: Workspace, result: SyncResult) -> None:
+    def __init__(self, ws: Workspace, result: SyncResult, *, may_build_beside: bool = True) -> None:
         self.ws = ws
         self.m = ws.manifest
         self.store = ws.store
         self.result = result
+        self.may_build_beside = may_build_beside  # False: the workspace is itself a switch's build
+        # After run(): the (model, chunker, layout) of an embedded index to switch away from,
+        # built beside it (_Switch); None when the run goes on in this store.
+        self.beside: tuple[str, str, str] | None = None
 
     def run(self, rebuild: bool) -> bool:
         """Reconcile the manifest with the store; True when the store held points before this
@@ -245,6 +269,10 @@ class _Reconcile:
         if built[0] is None and exists:  # nothing adopted (another repository's points only, or none)
             built = (ws.model_key, ws.chunker_id, self.store.layout() or STORE_LAYOUT)
         if rebuild or (built[0] is not None and built != wanted):
+            if self.may_build_beside and exists and _embedded(self.store) and built[0] is not None:
+                self.beside = (str(built[0]), str(built[1]), str(built[2]))  # the index searches keep using
+                m.set(**here)
+                return exists
             if not rebuild:
                 if ws.config.qdrant_url:
                     raise IndexMismatchError(
@@ -313,6 +341,154 @@ class _Reconcile:
         self.result.notes.append(f"adopted {len(records)} indexed files from the store")
 
 
+
+
+class _Switch:
+    """A switch of model, chunker or store layout, or a rebuild, of an embedded index: built
+    beside it (Workspace.beside(): qdrant/<collection>.next, manifest.next.sqlite) while searches
+    keep using it with the settings it was made with (Workspace.serving()), then swapped in.
+    The main manifest's SWITCH key says one is under way; store/swap.py has the swap's order
+    and how the next sync finishes each step an interruption cut short."""
+
+    def __init__(self, ws: Workspace, build: Workspace) -> None:
+        self.ws = ws
+        self.build = build
+        self.shard = Path(ws.store.location)
+
+    @staticmethod
+    def _wanted(ws: Workspace) -> dict[str, str]:
+        return {"model": ws.model_key, "chunker": ws.chunker_id, "layout": STORE_LAYOUT}
+
+    @classmethod
+    def under_way(cls, ws: Workspace, result: SyncResult, rebuild: bool) -> _Switch | None:
+        """The switch an interrupted sync began, to resume (None when there is none, or it was
+        finished or abandoned here, and the run goes on in the main store). Leftovers of a
+        finished one are removed."""
+        if not _embedded(ws.store):
+            return None
+        m, shard = ws.manifest, Path(ws.store.location)
+        raw = m.get(SWITCH)
+        if raw is None:
+            swap.remove_leftovers(shard, ws.data_dir / swap.BUILD_MANIFEST, build_too=True)
+            return None
+        try:
+            switch = json.loads(raw)
+            target = {k: str(switch[k]) for k in ("model", "chunker", "layout")}
+            swapping = switch.get("phase") == "swapping"
+        except (ValueError, TypeError, KeyError):
+            target, swapping = {}, False
+        wanted = cls._wanted(ws)
+        it = cls(ws, ws.beside())
+        if swapping:  # the build was complete: finish the swap, then sync the new index as usual
+            result.notes.append("finishing the switch to the new index that an interrupted sync had built")
+            it.swap(result)
+            return None
+        built = {"model": m.get(MODEL), "chunker": m.get(CHUNKER), "layout": m.get(LAYOUT) or "1"}
+        if target != wanted and built == wanted and not rebuild:  # not a rebuild: a switch gone back on
+            it.build.close()
+            swap.discard_build(it.shard, it.build.manifest_path)
+            m.set(**{SWITCH: None})
+            result.notes.append(f"the settings are the current index's again ({' '.join(wanted.values())}): "
+                                "the switch an interrupted sync began was abandoned")
+            return None
+        if target != wanted:  # the settings changed again: build what they say now
+            m.set(**{SWITCH: json.dumps({"phase": "building", **wanted})})
+            result.notes.append(f"the settings changed during a switch: building {' '.join(wanted.values())} "
+                                "instead, beside the current index (searches use it until then)")
+        else:
+            result.notes.append(f"resuming the switch to {' '.join(wanted.values())} that an interrupted "
+                                "sync began (searches use the current index until it is complete)")
+        return it
+
+    @classmethod
+    def begin(cls, ws: Workspace, result: SyncResult, built: tuple[str, str, str]) -> _Switch:
+        """Start building beside the index (made with `built`): after checking that the disk
+        has room for both and that the model loads, so that neither failure changes anything."""
+        from gitindex.store.embedded import _SPACE_FLOOR
+
+        shard = Path(ws.store.location)
+        with ws.store.session():  # it opens (or sync() sets it aside, and the run builds in its place)
+            pass
+        swap.check_room(shard, _SPACE_FLOOR)
+        it = cls(ws, ws.beside())
+        _load_model(it.build)
+        wanted = cls._wanted(ws)
+        ws.manifest.set(**{SWITCH: json.dumps({"phase": "building", **wanted})})
+        if tuple(wanted.values()) != built:
+            result.notes.append(
+                f"model, chunker or store layout changed ({' '.join(built)} -> {' '.join(wanted.values())}): "
+                "building the new index beside the current one, which searches use until it is complete "
+                "(vectors already in the cache are not embedded again)")
+        else:
+            result.notes.append("rebuilding beside the current index, which searches use until the "
+                                "rebuild is complete (vectors already in the cache are not embedded again)")
+        faults.reached("switch-begun")
+        return it
+
+    def run(self, target: Target | None, result: SyncResult, progress: Progress | None,
+            should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
+        """Sync the build to `target` (from nothing when `rebuild`); swap it in when complete."""
+        build = self.build
+        try:
+            recovered = build.recover_manifest()
+            if recovered:
+                result.notes.append(f"the switch's build: {recovered}")
+            try:
+                done = self._sync_build(target, result, progress, should_stop, rebuild, shard)
+            except StoreUnreadableError as exc:  # the build's shard, not the one searches use
+                build.store.close()
+                moved = build.store.set_aside()
+                build.manifest.reset()
+                result.notes.append(f"the new index being built could not be opened ({exc}); set aside as "
+                                    f"{moved} and built again")
+                try:
+                    done = self._sync_build(target, result, progress, should_stop, True, shard)
+                except StoreUnreadableError as again:  # not for sync() to set the main store aside
+                    raise StoreError(str(again)) from None
+            if done:
+                self.swap(result)
+        finally:
+            build.close()
+
+    def _sync_build(self, target: Target | None, result: SyncResult, progress: Progress | None,
+                    should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> bool:
+        build = self.build
+        if not build.store.looks_sound():
+            raise StoreUnreadableError(f"the embedded store {build.store.location} is missing parts or its "
+                                       "configuration does not read back")
+        had_points = _Reconcile(build, result, may_build_beside=False).run(rebuild)
+        return _index(build, target, result, progress, should_stop, had_points, shard)
+
+    def swap(self, result: SyncResult) -> None:
+        """The build is complete: it replaces the index, in the order store/swap.py gives."""
+        from gitindex.store.embedded import EmbeddedStore
+
+        ws, m = self.ws, self.ws.manifest
+        store = ws.store
+        assert isinstance(store, EmbeddedStore)
+        self.build.close()  # its shard flushed and closed, its manifest too
+        switch = json.loads(m.get(SWITCH) or "{}")
+        m.set(**{SWITCH: json.dumps({**switch, "phase": "swapping"})})  # 1
+        faults.reached("switch-swapping")
+        with store.exclusive():  # 2: no process has the shard open meanwhile
+            swap.swap_directories(self.shard)
+        faults.reached("switch-renamed")
+        if self.build.manifest_path.is_file():  # 3: model, chunker, files and synced tree at once
+            m.replace_with(self.build.manifest_path, keep=(LAST_RUN,), **{STORE: store.location})
+        else:  # the build's manifest is gone: the next run reads what the new shard holds back
+            m.reset()
+        faults.reached("switch-recorded")
+        swap.remove_leftovers(self.shard, self.build.manifest_path, build_too=True)  # 4
+        result.notes.append(f"switched to the new index ({m.get(MODEL)}, chunker {m.get(CHUNKER)}); the old "
+                            "one was deleted")
+
+
+def _embedded(store: object) -> bool:
+    """Whether `store` is the embedded one (a switch is built beside it; a server's rebuild is
+    blue/green by alias instead). Its module is imported by the time one exists, so a sync to a
+    server never imports it for this."""
+    module = sys.modules.get("gitindex.store.embedded")
+    return module is not None and isinstance(store, module.EmbeddedStore)
 
 
 def _load_model(ws: Workspace) -> None:
