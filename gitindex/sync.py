@@ -1,8 +1,11 @@
 """sync: bring the store to exactly the chunks of a source, embedding only new text.
 
 The run: reconcile the manifest with the store (another store, another model, a lost manifest),
-plan() the steps, apply() them when there are any (apply.py), and record the target as synced.
-The last synced tree moves only when a whole run completes.
+then for each ref to sync (refs.py), plan() the steps, apply() them when there are any
+(apply.py), and record the ref's target as synced. A ref's last synced tree moves only when its
+whole run completes. A ref synced for the first time starts from the closest tracked ref's view
+(its points list one more ref), so only what differs is read; a tracked ref that is gone is
+dropped from every point.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import json
 import sqlite3
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gitindex import faults
+from gitindex import refs as refnames
 from gitindex.chunking import Chunk
 from gitindex.errors import IndexMismatchError, StoreUnreadableError
 from gitindex.lock import sync_lock
@@ -31,6 +35,7 @@ from gitindex.manifest import (
     SELECTION,
     STORE,
     STORE_POINTS,
+    SYNCED_TREE,
     FileRecord,
     ManifestError,
 )
@@ -38,7 +43,17 @@ from gitindex.memory import peak_rss_mb
 from gitindex.plan import Shard, Step, only_shard, plan
 from gitindex.repo import Target
 from gitindex.store import LAYOUT as STORE_LAYOUT
+from gitindex.store import point_id
 from gitindex.workspace import Workspace
+
+
+class View(NamedTuple):
+    """One ref to bring to its target: its name in the index (refs.py), the tree (None: a plain
+    directory) and why it is tracked (head, given, config)."""
+
+    ref: str
+    target: Target | None
+    origin: str = "head"
 
 
 @dataclass
@@ -61,6 +76,7 @@ class SyncResult:
     peak_rss_mb: float = 0.0
     memory_limit_mb: float | None = None  # the limit batches adapted to; None: nothing was applied
     notes: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)  # the refs this run synced, first the main one
     # Seconds spent per phase: git, read_chunk (main thread), lookup, embed (embedding thread),
     # store, manifest (writing thread). The threads overlap, so they can add up to more than wall.
     phases: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -81,6 +97,7 @@ class SyncResult:
             "memory_limit_mb": None if self.memory_limit_mb is None else round(self.memory_limit_mb),
             "phases": {k: round(v, 3) for k, v in sorted(self.phases.items())},
             "notes": self.notes,
+            "refs": self.refs,
         }
 
 
@@ -93,7 +110,7 @@ class Progress(Protocol):
 
 def sync(
     ws: Workspace,
-    target: Target | None,
+    target: Target | Sequence[View] | None,
     *,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -102,13 +119,19 @@ def sync(
     on_wait: Callable[[], None] | None = None,
     shard: Shard | None = None,
 ) -> SyncResult:
-    """Index `target` (a git tree; None for a plain directory) incrementally.
+    """Index `target` (a git tree; None for a plain directory) incrementally, or each of
+    several refs' views (the first is the main one: its commit and label are the result's).
 
     Raises LockedError when another sync holds the repository and `wait` is False, and
     Interrupted (after finishing the current batch) when `should_stop()` turns true.
     """
     started = time.monotonic()
-    result = SyncResult(commit=target.commit if target else None, label=target.label if target else "directory")
+    if target is None or isinstance(target, Target):
+        views: list[View] = [View(ws.manifest.ref, target)]
+    else:
+        views = list(target)
+    main = views[0].target
+    result = SyncResult(commit=main.commit if main else None, label=main.label if main else "directory")
     with sync_lock(ws.sync_lock_path, ws.config.lock_timeout if wait else 0, on_wait):
         error: BaseException | None = None
         try:
@@ -120,7 +143,7 @@ def sync(
                 if sound is not None and not sound():
                     raise StoreUnreadableError(f"the embedded store {ws.store.location} is missing parts or "
                                                "its configuration does not read back")
-                _run(ws, target, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
             except StoreUnreadableError as exc:
                 set_aside = getattr(ws.store, "set_aside", None)
                 if set_aside is None:  # a server's collection is not ours to move
@@ -130,7 +153,7 @@ def sync(
                 ws.manifest.reset()  # re-read every file; vectors come from the cache, not the model
                 result.notes.append(f"the embedded store could not be opened ({exc}); set aside as {moved} "
                                     "and rebuilt")
-                _run(ws, target, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
         except BaseException as exc:
             error = exc
             raise
@@ -156,10 +179,98 @@ def sync(
     return result
 
 
-def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
-         should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None = None) -> None:
+def _run_all(ws: Workspace, views: Sequence[View], result: SyncResult, progress: Progress | None,
+             should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
     m = ws.manifest
     store_had_points = _Reconcile(ws, result).run(rebuild)
+    if ws.repo is not None:
+        _name_legacy_view(ws, views[0].ref, result)
+        if shard is None:
+            _drop_gone(ws, {v.ref for v in views}, result)
+    result.refs = [v.ref for v in views]
+    for view in views:
+        m.ref = view.ref
+        m.track(view.ref, view.origin)
+        if view.target is not None and m.get(SYNCED_TREE) is None and not m.counts()[0]:
+            _seed(ws, view, result)
+        _run(ws, view.target, result, progress, should_stop, shard, store_had_points)
+        if not result.complete:
+            break
+    m.ref = views[0].ref
+
+
+def _ids(ws: Workspace, items: Sequence[tuple[str, str, int]]) -> list[str]:
+    return [point_id(path, blob, i, ws.store.repo) for path, blob, chunks in items for i in range(chunks)]
+
+
+def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
+    """A ref synced for the first time starts from the tracked ref whose tree is closest to its
+    target: the points of that view list it too, then the plan covers only what differs."""
+    m, repo = ws.manifest, ws.repo
+    assert repo is not None and view.target is not None
+    best: tuple[int, str] | None = None
+    for state in m.tracked()[:64]:
+        if state.ref == view.ref or state.tree is None or state.tree not in repo.git:
+            continue
+        differ = repo.count_differences(state.tree, view.target.tree)
+        if best is None or differ < best[0]:
+            best = (differ, state.ref)
+    if best is None:
+        return
+    with ws.store.session(write=True):
+        for holders, items in m.view_groups(best[1]):
+            ws.store.set_refs(sorted(holders | {view.ref}), _ids(ws, items))
+    m.seed(view.ref, best[1])
+    result.notes.append(f"{view.ref}: started from {best[1]}'s index ({best[0]} files differ)")
+
+
+def _drop(ws: Workspace, ref: str) -> None:
+    """Take `ref` off every point (a point no other ref holds goes), then stop tracking it."""
+    m = ws.manifest
+    with ws.store.session(write=True):
+        for holders, items in m.view_groups(ref):
+            rest = holders - {ref}
+            if rest:
+                ws.store.set_refs(sorted(rest), _ids(ws, items))
+                continue
+            for path, _blob, _chunks in items:
+                ws.store.delete_path(path, keep_blob=sorted(m.blobs_elsewhere(path, ref)))
+    m.forget(ref)
+
+
+def _drop_gone(ws: Workspace, syncing: set[str], result: SyncResult) -> None:
+    """Drop the tracked refs that no longer exist (a deleted branch, a removed worktree) or
+    came from a `refs` pattern that no longer matches them."""
+    repo = ws.repo
+    assert repo is not None
+    patterns = set(refnames.matching(repo, ws.config.refs)) if ws.config.refs else set()
+    for state in ws.manifest.tracked():
+        if state.ref in syncing or state.ref == refnames.LEGACY:
+            continue
+        gone = not refnames.exists(repo, state.ref)
+        if gone or (state.origin == "config" and state.ref not in patterns):
+            _drop(ws, state.ref)
+            result.notes.append(f"dropped ref {state.ref} ({'it no longer exists' if gone else 'no refs pattern matches it'})")
+
+
+def _name_legacy_view(ws: Workspace, ref: str, result: SyncResult) -> None:
+    """An index made before refs followed HEAD: it becomes the view of the ref synced now, and
+    its points list that ref."""
+    m = ws.manifest
+    if m.ref_state(refnames.LEGACY) is None or ref == refnames.LEGACY:
+        return
+    if m.ref_state(ref) is None:
+        with ws.store.session(write=True):
+            ws.store.set_refs([ref])
+        m.rename(refnames.LEGACY, ref)
+        result.notes.append(f"the index now tracks refs: what it held is {ref}'s")
+    else:
+        _drop(ws, refnames.LEGACY)
+
+
+def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
+         should_stop: Callable[[], bool], shard: Shard | None, store_had_points: bool) -> None:
+    m = ws.manifest
     source = ws.source(target)  # its baseline as the manifest has it now
     steps = plan(source, m, dirty=set(m.dirty()), touched=set(m.touched()),
                  selection_changed=m.get(SELECTION) != ws.selector.fingerprint)
@@ -191,8 +302,9 @@ def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Pro
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
     faults.reached("finished")
     m.set(**{SELECTION: ws.selector.fingerprint})
-    files, _points = m.counts()
-    result.unchanged = max(0, files - result.added - result.modified - result.renamed)
+    if not result.refs or m.ref == result.refs[0]:
+        files, _points = m.counts()
+        result.unchanged = max(0, files - result.added - result.modified - result.renamed)
 
 
 def _timed(items: Iterator[Step], clock: defaultdict[str, float], phase: str) -> Iterator[Step]:
@@ -275,7 +387,7 @@ class _Reconcile:
         "7 of 10 points"), or None. Checked where it is cheap: a missing store, or a store that counts
         without opening anything (a server); an embedded shard that exists is trusted (opening
         it to count costs 30-60 ms, a no-op sync's whole time)."""
-        files, _chunks = self.m.counts()
+        files, _chunks = self.m.distinct_counts()
         recorded = int(self.m.get(STORE_POINTS) or 0)
         if not exists:
             return "it is missing or empty" if files or recorded else None
@@ -290,27 +402,36 @@ class _Reconcile:
         """No manifest but a store with points (a deleted manifest, a fresh CI runner, another
         collection before): read what is indexed back from the points' payloads, so only what
         differs is embedded, and which model, chunker and layout made them."""
-        by_path: dict[str, dict[str, list[Chunk]]] = {}
+        # ref -> path -> blob -> chunks; points from before refs list none: the legacy view
+        by_ref: dict[str, dict[str, dict[str, list[Chunk]]]] = {}
         makers: set[tuple[str, str]] = set()
         with self.store.session(write=True):
             layout = self.store.layout()
             for _pid, p in self.store.scroll():
-                chunks = by_path.setdefault(p["path"], {}).setdefault(p["blob"], [])
-                chunks.append(Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"]))
+                chunk = Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"])
+                for ref in p.get("refs") or (refnames.LEGACY,):
+                    by_ref.setdefault(str(ref), {}).setdefault(p["path"], {}).setdefault(p["blob"], []).append(chunk)
                 makers.add((str(p.get("model")), str(p.get("chunker"))))
-        if not by_path:
+        if not by_ref:
             return
-        records, dirty = [], []
-        for path, blobs in by_path.items():
-            blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))
-            records.append(FileRecord(path, blob, 0o100644, sorted(chunks, key=lambda c: c.start)))
-            if len(blobs) > 1:
-                dirty.append(path)  # which blob's points are current is unknown
-        self.m.mark_dirty(dirty)
-        self.m.record(records)
+        current, adopted = self.m.ref, 0
+        for ref, by_path in sorted(by_ref.items()):
+            self.m.ref = ref
+            self.m.track(ref, "head")  # nothing synced: its next sync compares every file, embeds none
+            records, dirty = [], []
+            for path, blobs in by_path.items():
+                blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))
+                records.append(FileRecord(path, blob, 0o100644, sorted(chunks, key=lambda c: c.start)))
+                if len(blobs) > 1:
+                    dirty.append(path)  # which blob's points are current is unknown
+            self.m.mark_dirty(dirty)
+            self.m.record(records)
+            adopted += len(records)
+        self.m.ref = current
         model, chunker = makers.pop() if len(makers) == 1 else ("mixed or unknown", "mixed or unknown")
         self.m.set(**{MODEL: model, CHUNKER: chunker, LAYOUT: layout or "1"})
-        self.result.notes.append(f"adopted {len(records)} indexed files from the store")
+        refs_note = f" of {len(by_ref)} refs" if len(by_ref) > 1 else ""
+        self.result.notes.append(f"adopted {adopted} indexed files{refs_note} from the store")
 
 
 
