@@ -40,8 +40,11 @@ def _status(ws: Workspace) -> dict[str, Any]:
     points = 0
     recorded = m.get(STORE_POINTS)
     if check_store(ws):
-        if recorded is not None and not ws.store.count_is_cheap:
-            points = int(recorded)  # as the last sync left it: opening the shard would double status's time
+        if not ws.store.count_is_cheap:
+            # As the last sync left it: opening the shard would double status's time, and take it
+            # from a sync in progress (which clears the figure until it records it): then what the
+            # manifest holds, each chunk once.
+            points = int(recorded) if recorded is not None else m.distinct_counts()[1]
         else:
             with ws.store.session():
                 points = ws.store.count()

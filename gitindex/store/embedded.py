@@ -46,7 +46,7 @@ _UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a fil
 _IDS_PAGE = 1024  # point ids per update when refs are set by id
 _READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
 _READER_POLL = 1.0  # a waiting reader refreshes its marker this often, so it never looks stale
-_WATCH_EVERY = 0.05  # seconds between a kept-open writer's checks for a waiting reader
+_WATCH_EVERY = 0.02  # seconds between a kept shard's checks for a waiting process
 _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL alone
 # Points collect in one appendable segment, whose vectors, id map and payload indexes stay in
 # RAM; once it holds this many bytes of vectors (about 11k points of 384 floats) optimize()
