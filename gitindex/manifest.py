@@ -219,6 +219,9 @@ class Manifest:
 
     def track(self, ref: str, origin: str) -> None:
         """Start tracking `ref` (nothing indexed yet) or note a stronger origin for it."""
+        known = self.ref_state(ref)
+        if known is not None and (known.origin != "config" or origin == "config"):
+            return  # a no-op sync writes nothing
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, ?, NULL)", (ref, origin))
