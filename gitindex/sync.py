@@ -220,6 +220,7 @@ def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
     with ws.store.session(write=True):
         for holders, items in m.view_groups(best[1]):
             ws.store.set_refs(sorted(holders | {view.ref}), _ids(ws, items))
+    faults.reached("ref-relisted")
     m.seed(view.ref, best[1])
     result.notes.append(f"{view.ref}: started from {best[1]}'s index ({best[0]} files differ)")
 
@@ -235,6 +236,7 @@ def _drop(ws: Workspace, ref: str) -> None:
                 continue
             for path, _blob, _chunks in items:
                 ws.store.delete_path(path, keep_blob=sorted(m.blobs_elsewhere(path, ref)))
+    faults.reached("ref-dropping")
     m.forget(ref)
 
 

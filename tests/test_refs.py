@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -239,3 +240,24 @@ def test_the_manifest_migration_keeps_what_was_indexed(tmp_path: Path) -> None:
     m.ref = "main"
     assert m.file("a.py") is None and m.get("synced_tree") is None
     m.close()
+
+
+@pytest.mark.parametrize("step", ["ref-relisted", "ref-dropping"])
+def test_a_sync_killed_while_a_ref_is_added_or_dropped_is_finished_by_the_next(
+        two_branches: GitRepo, embedder: CountingEmbedder, step: str) -> None:
+    """SIGKILL (the test-only switch in gitindex/faults.py) between the store's re-listing and
+    the manifest's record: the next sync redoes it, and every ref's view is exact."""
+    repo = two_branches
+    env = {**os.environ, "_GITINDEX_TEST_KILL_AT": step}
+    if step == "ref-dropping":
+        sync(repo, embedder, "feature")
+        repo.git("branch", "-q", "-D", "feature")
+    args = ["--ref", "feature"] if step == "ref-relisted" else []
+    killed = subprocess.run([sys.executable, "-m", "gitindex", "sync", *args], cwd=repo.path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    again = sync(repo, embedder, "feature" if step == "ref-relisted" else None)
+    assert again.complete
+    verify_ok(repo)
+    expected = {"main", "feature"} if step == "ref-relisted" else {"main"}
+    assert {r["ref"] for r in json.loads(gi("status", str(repo.path), "--json").stdout)["refs"]} == expected
