@@ -6,7 +6,8 @@ from the repository's config file and the arguments it is given, never from the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,22 @@ from typing import TYPE_CHECKING, Any
 from gitindex.config import load
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, EmptyRepositoryError, NotIndexedError
+from gitindex.manifest import ManifestError
 from gitindex.repo import Target
 from gitindex.workspace import Workspace, locate
 
 if TYPE_CHECKING:
     from gitindex.search import Freshness, Hit
-    from gitindex.sync import Progress, SyncResult
+    from gitindex.sync import Progress, SyncResult, View
     from gitindex.verify import VerifyResult
+
+
+@contextlib.contextmanager
+def _reading(ws: Workspace) -> Iterator[None]:
+    from gitindex.search import reading_manifest
+
+    with reading_manifest(ws):
+        yield
 
 
 def open(path: str | Path = ".", *, plain: bool = False, env: Mapping[str, str] | None = None,
@@ -79,42 +89,87 @@ class Index:
             return repo.staged(index_file)
         return repo.resolve(ref or "HEAD")
 
-    def sync(self, ref: str | None = None, *, staged: bool = False, index_file: str | None = None,
+    def sync(self, ref: str | Sequence[str] | None = None, *, staged: bool = False, index_file: str | None = None,
              rebuild: bool = False, wait: bool = True, progress: Progress | None = None,
              should_stop: Callable[[], bool] | None = None,
              on_wait: Callable[[], None] | None = None, shard: str | None = None) -> SyncResult:
-        """Bring the index to exactly `ref`'s tree (default HEAD; a plain directory: its files),
-        embedding only text it has not embedded before. A repository with no commits yet has
-        nothing to index: the result says so ("empty"). `shard` "K/N": only the paths whose
-        stable hash falls in shard K of N (N jobs sharing one collection do one sync together)."""
+        """Bring each ref's view of the index to exactly its tree, embedding only text it has not
+        embedded before: `ref` (one name or several: each becomes a tracked ref), or by default
+        the checked-out branch (HEAD), the refs the `refs` setting matches and every tracked ref
+        that moved. A plain directory: its files. A repository with no commits yet has nothing
+        to index: the result says so ("empty"). `shard` "K/N": only the paths whose stable hash
+        falls in shard K of N (N jobs sharing one collection do one sync together)."""
         from gitindex.plan import Shard
         from gitindex.sync import SyncResult, sync
 
         which = Shard.parse(shard) if shard else None
         try:
-            target = self.target(ref, staged=staged, index_file=index_file)
+            views = self._views(ref, staged, index_file)
         except EmptyRepositoryError:
             return SyncResult(commit=None, label="empty", notes=["nothing to index yet: the repository has no commits"])
-        return sync(self.workspace, target, progress=progress, should_stop=should_stop or (lambda: False),
+        return sync(self.workspace, views, progress=progress, should_stop=should_stop or (lambda: False),
                     rebuild=rebuild, wait=wait, on_wait=on_wait, shard=which)
 
-    def freshness(self) -> Freshness | None:
-        """How the indexed tree compares with HEAD's (None for a plain directory)."""
+    def _views(self, ref: str | Sequence[str] | None, staged: bool, index_file: str | None) -> list[View]:
+        from gitindex import refs
+        from gitindex.sync import View
+
+        ws, repo = self.workspace, self.workspace.repo
+        names = [ref] if isinstance(ref, str) else list(ref or ())
+        if repo is None:
+            self.target(names[0] if names else None, staged=staged)  # says why not
+            return [View(ws.ref, None)]
+        if staged or names:
+            if staged and names:
+                raise ConfigError("--staged and --ref exclude each other")
+            if staged:
+                return [View(ws.ref, repo.staged(index_file))]
+            given = [refs.check_name(n) for n in names]  # HEAD: the checked-out branch's view
+            return [View(ws.ref, repo.resolve("HEAD")) if n == "HEAD" else View(refs.short(n), repo.resolve(n), "given")
+                    for n in dict.fromkeys(given)]
+        views = [View(ws.ref, repo.resolve("HEAD"))]
+        seen = {ws.ref}
+        for name in refs.matching(repo, ws.config.refs):
+            if name not in seen:
+                seen.add(name)
+                views.append(View(name, repo.resolve(name), "config"))
+        try:
+            with _reading(ws):
+                tracked = ws.manifest.tracked()
+        except ManifestError:  # the sync sets it aside and rebuilds it (from the store, refs too)
+            tracked = []
+        for state in tracked:  # tracked refs that moved since their last sync
+            if state.ref in seen or refs.is_detached_name(state.ref) or state.ref == refs.LEGACY:
+                continue
+            if refs.exists(repo, state.ref):
+                target = repo.resolve(state.ref)
+                if target.tree != state.tree:
+                    views.append(View(state.ref, target, state.origin))
+        return views
+
+    def freshness(self, ref: str | None = None) -> Freshness | None:
+        """How a ref's indexed tree (default: the checked-out branch's, or the view search
+        falls back to) compares with its tip, HEAD for the checked-out one (None for a plain
+        directory)."""
         from gitindex.search import freshness
 
         self._must_exist()
-        return freshness(self.workspace)
+        return freshness(self.workspace, ref)
 
     def search(self, query: str, *, limit: int = 10, path: str | None = None, mode: str | None = None,
-               lang: str | None = None, symbol: str | None = None) -> list[Hit]:
+               lang: str | None = None, symbol: str | None = None, ref: str | None = None,
+               all_refs: bool = False) -> list[Hit]:
         """The `limit` chunks that best answer `query`, best first. `mode`: hybrid (the default
         unless configured otherwise), dense or lexical; `path` keeps only paths matching a
         gitignore-style pattern (`*.py`, `src/**/*.ts`), `lang` one language (python, go...),
-        `symbol` the chunks defining that name (`send`, `Session.send`)."""
+        `symbol` the chunks defining that name (`send`, `Session.send`). Only chunks of one
+        ref's tree: `ref`, by default the checked-out branch; `all_refs`: every tracked ref's
+        (each hit says which refs hold it)."""
         from gitindex.search import search
 
         self._must_exist()
-        return search(self.workspace, query, limit=limit, path_glob=path, mode=mode, lang=lang, symbol=symbol)
+        return search(self.workspace, query, limit=limit, path_glob=path, mode=mode, lang=lang, symbol=symbol,
+                      ref=ref, all_refs=all_refs)
 
     def read(self, path: str, start: int = 1, end: int | None = None) -> list[str]:
         """Lines start..end (1-based, inclusive; end None: to the file's end) of `path` as it was
@@ -134,15 +189,32 @@ class Index:
 
     def verify(self, ref: str | None = None, *, staged: bool = False,
                index_file: str | None = None) -> VerifyResult:
-        """Compare every stored point with a fresh chunking of `ref`'s tree (default HEAD)."""
-        from gitindex.verify import verify
+        """Compare the stored points with a fresh chunking of the trees: of `ref` (its view:
+        the points listing it), of the staged tree (the checked-out branch's view), or by
+        default of every tracked ref (each point must list exactly the refs that hold it)."""
+        from gitindex import refs
+        from gitindex.verify import verify, verify_views
 
         self._must_exist()
+        ws, repo = self.workspace, self.workspace.repo
         try:
-            target = self.target(ref, staged=staged, index_file=index_file)
+            if repo is None or staged:
+                target = self.target(None, staged=staged, index_file=index_file)
+                return verify(ws, ws.source(target), ws.ref if staged else None)
+            if ref:
+                return verify(ws, ws.source(repo.resolve(ref)), ws.ref if ref == "HEAD" else refs.short(ref))
+            if repo.head() is None:
+                raise EmptyRepositoryError
+            with _reading(ws):
+                tracked = [s.ref for s in ws.manifest.tracked()]
+            names = tracked or [ws.ref]
+            views = [(name, ws.source(repo.resolve(refs.spec(name) if name != refs.LEGACY else "HEAD")))
+                     for name in names
+                     if (name == refs.LEGACY or refs.exists(repo, name))
+                     and not (refs.is_detached_name(name) and name != ws.ref)]
+            return verify_views(ws, views)
         except EmptyRepositoryError:  # no commits: the tree is empty, any stored point is stale
-            return replace(verify(self.workspace, None), note="nothing to verify: the repository has no commits")
-        return verify(self.workspace, self.workspace.source(target))
+            return replace(verify(ws, None), note="nothing to verify: the repository has no commits")
 
     def _must_exist(self) -> None:
         """Reading commands never leave a .gitindex/ behind in a plain directory (say, $HOME)."""

@@ -66,7 +66,7 @@ class _Apply:
                              chunker=ws.chunker_id, clock=clock)
         limit = ws.config.max_files
         stopped = False
-        with Pipeline(self._resolve, lambda b, m: self._write(writer, b, m), self.m.path) as pipeline:
+        with Pipeline(self._resolve, lambda b, m: self._write(writer, b, m), self.m.path, self.m.ref) as pipeline:
             for step in steps:
                 self._apply(step)
                 if self.progress:
@@ -143,7 +143,9 @@ class _Apply:
                 return None
             self._remove(step)
             return "removed" if old is not None else None
-        self.updates.append(Update(entry, chunks, old, step.dirty))
+        # Another ref's view holds this very file: its points exist, they only list one more ref.
+        shared = bool(self.m.holders(entry.path, entry.oid) - {self.m.ref})
+        self.updates.append(Update(entry, chunks, old, step.dirty, shared))
         self.batch_chunks += len(chunks)
         self.files_done += 1
         if old is None:
@@ -158,7 +160,7 @@ class _Apply:
 
     def _resolve(self, batch: Batch) -> Batch:
         """The embedding stage: a vector for every chunk of the batch."""
-        texts = {c.hash: c.embedded for u in batch.updates for c in u.chunks}
+        texts = {c.hash: c.embedded for u in batch.updates if not u.shared for c in u.chunks}
         batch.vectors, batch.embedded = self._resolver.resolve(texts)
         faults.reached("embedded")
         return batch

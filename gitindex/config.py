@@ -33,6 +33,9 @@ class Config:
     max_files: int | None = None  # stop after this many files; the next run continues
     include: tuple[str, ...] = ()  # gitignore-style; when set, only matching paths are indexed
     exclude: tuple[str, ...] = ()  # gitignore-style; matching paths are never indexed
+    # Refs every sync keeps indexed besides the checked-out branch (fnmatch patterns over branch,
+    # tag and remote-branch names: "main", "release/*"); README: Branches and refs.
+    refs: tuple[str, ...] = ()
     default_excludes: bool = True  # skip lock files, minified files and files that hold secrets
     qdrant_url: str | None = None  # None: the embedded store under the git dir
     qdrant_api_key: str | None = field(default=None, repr=False)  # from the environment or a library call
@@ -181,7 +184,7 @@ def _patterns(value: tuple[str, ...]) -> tuple[str, ...]:
 # Field -> a check of the parsed value beyond its type (raises ValueError with what is expected).
 _CHECKS: dict[str, Callable[[Any], Any]] = {"qdrant_url": _url, "collection": check_collection,
                                              "repo_key": _printable, "include": _patterns,
-                                             "exclude": _patterns}
+                                             "exclude": _patterns, "refs": _patterns}
 
 
 def _shown(key: str, value: Any) -> str:

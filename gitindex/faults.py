@@ -20,6 +20,9 @@ import signal
 
 STEPS = ("chunked", "embedded", "dirty-marked", "upserted", "deleted", "recorded", "finishing", "finished")
 SWITCH_STEPS = ("switch-begun", "switch-swapping", "switch-renamed", "switch-recorded")
+# Refs (sync.py): `ref-relisted` (a new ref's starting view re-listed in the store, the manifest
+# not yet), `ref-dropping` (a gone ref taken off the points, the manifest not yet).
+REF_STEPS = ("ref-relisted", "ref-dropping")
 _KILL_AT = os.environ.get("_GITINDEX_TEST_KILL_AT")
 
 

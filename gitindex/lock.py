@@ -22,7 +22,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-_POLL = 0.05  # seconds between tries while another process holds a lock
+_POLL = 0.02  # seconds between tries while another process holds a lock (a hand-over: 2 of them)
 
 
 class Timeout(Exception):

@@ -1,4 +1,5 @@
-"""What has been indexed: path -> blob id, each blob's chunks, the last synced tree (sqlite)."""
+"""What has been indexed, per tracked ref: path -> blob id, each blob's chunks, the last synced
+tree (sqlite). A Manifest reads and writes one ref's view at a time (`ref`); chunks are shared."""
 
 from __future__ import annotations
 
@@ -35,6 +36,34 @@ _MIGRATIONS = (
     """
     CREATE TABLE touched (path TEXT PRIMARY KEY);
     """,
+    # Refs (refs.py): every per-path table gains the ref whose view it belongs to; what was
+    # indexed before is the view "" (refs.LEGACY) until the next sync names it.
+    """
+    CREATE TABLE files3 (
+        ref TEXT NOT NULL, path TEXT NOT NULL, blob TEXT NOT NULL, mode INTEGER NOT NULL,
+        chunks INTEGER NOT NULL, PRIMARY KEY (ref, path)
+    );
+    INSERT INTO files3 SELECT '', path, blob, mode, chunks FROM files;
+    DROP TABLE files;
+    ALTER TABLE files3 RENAME TO files;
+    CREATE INDEX files_blob ON files (blob);
+    CREATE INDEX files_path ON files (path, blob);
+    CREATE TABLE dirty3 (ref TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (ref, path));
+    INSERT INTO dirty3 SELECT '', path FROM dirty;
+    DROP TABLE dirty;
+    ALTER TABLE dirty3 RENAME TO dirty;
+    CREATE TABLE touched3 (ref TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (ref, path));
+    INSERT INTO touched3 SELECT '', path FROM touched;
+    DROP TABLE touched;
+    ALTER TABLE touched3 RENAME TO touched;
+    CREATE TABLE refs (
+        ref TEXT PRIMARY KEY, tree TEXT, commit_id TEXT, origin TEXT NOT NULL, synced_at REAL
+    );
+    INSERT INTO refs SELECT '', (SELECT value FROM meta WHERE key = 'synced_tree'),
+        (SELECT value FROM meta WHERE key = 'synced_commit'), 'head', NULL
+        WHERE EXISTS (SELECT 1 FROM files) OR EXISTS (SELECT 1 FROM meta WHERE key = 'synced_tree');
+    DELETE FROM meta WHERE key IN ('synced_tree', 'synced_commit')
+    """,
 )
 
 # Keys of the meta table.
@@ -48,7 +77,7 @@ REBUILDING = "rebuilding"  # the collection a blue/green rebuild writes into, un
 # (store/swap.py): JSON {"phase": "building" | "swapping", "model", "chunker", "layout": what is
 # built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.
 SWITCH = "switch"
-_TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta")
+_TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta", "refs")
 
 
 class ManifestError(GitindexError):
@@ -58,6 +87,17 @@ class ManifestError(GitindexError):
         super().__init__(f"the manifest {path} is unreadable ({why}): run `gitindex sync`, which "
                          "sets it aside and rebuilds it from the store")
         self.why = str(why)
+
+
+class RefState(NamedTuple):
+    """A tracked ref: the tree (and commit) its last completed sync indexed, where it came from
+    (head: a worktree's checked-out branch; given: --ref; config: a `refs` pattern)."""
+
+    ref: str
+    tree: str | None
+    commit: str | None
+    origin: str
+    synced_at: float | None
 
 
 class IndexedFile(NamedTuple):
@@ -79,8 +119,9 @@ class FileRecord(NamedTuple):
 class Manifest:
     """The sqlite manifest under the git dir (WAL: readers never block the writer)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ref: str = "") -> None:
         self.path = path
+        self.ref = ref  # the view file(), files(), counts(), dirty(), record() and finish() use
         # A directory this process cannot write (a read-only mount, another user's index): the
         # manifest is opened as an immutable file, so status, search and verify still read it.
         self.read_only = path.is_file() and not os.access(path.parent, os.W_OK)
@@ -124,7 +165,12 @@ class Manifest:
         self.db.close()
 
     def get(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        """A meta key; SYNCED_TREE and SYNCED_COMMIT are the current ref's."""
+        if key in (SYNCED_TREE, SYNCED_COMMIT):
+            column = "tree" if key == SYNCED_TREE else "commit_id"
+            row = self.db.execute(f"SELECT {column} FROM refs WHERE ref = ?", (self.ref,)).fetchone()
+        else:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def set(self, **values: str | None) -> None:
@@ -143,18 +189,97 @@ class Manifest:
 
     def file(self, path: str) -> IndexedFile | None:
         row = self.db.execute(
-            "SELECT path, blob, mode, chunks FROM files WHERE path = ?", (path,)
+            "SELECT path, blob, mode, chunks FROM files WHERE ref = ? AND path = ?", (self.ref, path)
         ).fetchone()
         return IndexedFile(*row) if row else None
 
     def files(self) -> Iterator[IndexedFile]:
-        for row in self.db.execute("SELECT path, blob, mode, chunks FROM files ORDER BY path"):
+        for row in self.db.execute("SELECT path, blob, mode, chunks FROM files WHERE ref = ? ORDER BY path",
+                                   (self.ref,)):
             yield IndexedFile(*row)
 
-    def counts(self) -> tuple[int, int]:
-        """(files indexed, chunks indexed)."""
-        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM files").fetchone()
+    def counts(self, ref: str | None = None) -> tuple[int, int]:
+        """(files indexed, chunks indexed) in the current ref's view (or `ref`'s)."""
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM files WHERE ref = ?",
+                              (self.ref if ref is None else ref,)).fetchone()
         return int(row[0]), int(row[1])
+
+    def distinct_counts(self) -> tuple[int, int]:
+        """(files, chunks) across every ref, each (path, blob) once: what the store holds."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM (SELECT DISTINCT path, blob, chunks FROM files)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # -- refs ----------------------------------------------------------------------------------
+    def tracked(self) -> list[RefState]:
+        """Every ref the index holds, in name order."""
+        return [RefState(*r) for r in self.db.execute(
+            "SELECT ref, tree, commit_id, origin, synced_at FROM refs ORDER BY ref")]
+
+    def ref_state(self, ref: str) -> RefState | None:
+        row = self.db.execute("SELECT ref, tree, commit_id, origin, synced_at FROM refs WHERE ref = ?",
+                              (ref,)).fetchone()
+        return RefState(*row) if row else None
+
+    def track(self, ref: str, origin: str) -> None:
+        """Start tracking `ref` (nothing indexed yet) or note a stronger origin for it."""
+        known = self.ref_state(ref)
+        if known is not None and (known.origin != "config" or origin == "config"):
+            return  # a no-op sync writes nothing
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, ?, NULL)", (ref, origin))
+            if origin != "config":  # given or checked out: kept even when no pattern matches
+                self.db.execute("UPDATE refs SET origin = ? WHERE ref = ? AND origin = 'config'", (origin, ref))
+
+    def holders(self, path: str, blob: str) -> frozenset[str]:
+        """The refs whose view holds `path` at `blob`."""
+        return frozenset(r[0] for r in self.db.execute("SELECT ref FROM files WHERE path = ? AND blob = ?",
+                                                       (path, blob)))
+
+    def blobs_elsewhere(self, path: str, ref: str | None = None) -> frozenset[str]:
+        """The blobs of `path` that refs other than the current one (or `ref`) hold: their
+        points stay."""
+        return frozenset(r[0] for r in self.db.execute("SELECT DISTINCT blob FROM files WHERE path = ? AND ref != ?",
+                                                       (path, self.ref if ref is None else ref)))
+
+    def seed(self, ref: str, base: str) -> None:
+        """Give `ref` a copy of `base`'s view and synced tree (the store's points already list
+        `ref`): its first sync is then incremental from there."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM files WHERE ref = ?", (ref,))
+            self.db.execute("INSERT INTO files SELECT ?, path, blob, mode, chunks FROM files WHERE ref = ?", (ref, base))
+            self.db.execute("DELETE FROM touched WHERE ref = ?", (ref,))
+            self.db.execute("UPDATE refs SET tree = (SELECT tree FROM refs WHERE ref = ?), "
+                            "commit_id = (SELECT commit_id FROM refs WHERE ref = ?) WHERE ref = ?", (base, base, ref))
+
+    def view_groups(self, ref: str) -> Iterator[tuple[frozenset[str], list[tuple[str, str, int]]]]:
+        """`ref`'s (path, blob, chunks), grouped by the set of refs that hold each."""
+        groups: dict[frozenset[str], list[tuple[str, str, int]]] = {}
+        rows = self.db.execute(
+            "SELECT f.path, f.blob, f.chunks, GROUP_CONCAT(o.ref, char(0)) FROM files f "
+            "JOIN files o ON o.path = f.path AND o.blob = f.blob WHERE f.ref = ? GROUP BY f.path, f.blob", (ref,))
+        for path, blob, chunks, holders in rows:
+            groups.setdefault(frozenset(str(holders).split("\0")), []).append((path, blob, int(chunks)))
+        yield from groups.items()
+
+    def forget(self, ref: str) -> None:
+        """Stop tracking `ref` (its points were dropped or re-listed first)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("files", "dirty", "touched", "refs"):
+                self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (ref,))
+            self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
+
+    def rename(self, old: str, new: str) -> None:
+        """Name a view (the legacy view "" becomes the branch it was synced on)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            for table in ("files", "dirty", "touched", "refs"):
+                self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (new,))
+                self.db.execute(f"UPDATE {table} SET ref = ? WHERE ref = ?", (new, old))
 
     def blob_chunks(self, blob: str) -> list[tuple[int, int, str]] | None:
         rows = self.db.execute(
@@ -166,34 +291,35 @@ class Manifest:
         """Record, before the store is touched, which paths a batch is about to change."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?)", ((p,) for p in paths))
+            self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", ((self.ref, p) for p in paths))
 
-    def dirty(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT path FROM dirty ORDER BY path")]
+    def dirty(self, ref: str | None = None) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT path FROM dirty WHERE ref = ? ORDER BY path",
+                                              (self.ref if ref is None else ref,))]
 
     def touched(self) -> list[str]:
         """Paths recorded since the last completed run (see finish())."""
-        return [r[0] for r in self.db.execute("SELECT path FROM touched ORDER BY path")]
+        return [r[0] for r in self.db.execute("SELECT path FROM touched WHERE ref = ? ORDER BY path", (self.ref,))]
 
     def set_mode(self, path: str, mode: int) -> None:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("UPDATE files SET mode = ? WHERE path = ?", (mode, path))
-            self.db.execute("INSERT OR IGNORE INTO touched VALUES (?)", (path,))
+            self.db.execute("UPDATE files SET mode = ? WHERE ref = ? AND path = ?", (mode, self.ref, path))
+            self.db.execute("INSERT OR IGNORE INTO touched VALUES (?, ?)", (self.ref, path))
 
     def record(self, records: Iterable[FileRecord], clear_dirty: Iterable[str] = ()) -> None:
         """Commit a batch that the store has acknowledged, and clear its paths' dirty marks."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("DELETE FROM dirty WHERE path = ?", ((p,) for p in clear_dirty))
+            self.db.executemany("DELETE FROM dirty WHERE ref = ? AND path = ?", ((self.ref, p) for p in clear_dirty))
             for rec in records:
-                self.db.execute("INSERT OR IGNORE INTO touched VALUES (?)", (rec.path,))
+                self.db.execute("INSERT OR IGNORE INTO touched VALUES (?, ?)", (self.ref, rec.path))
                 if rec.chunks is None or rec.blob is None:
-                    self.db.execute("DELETE FROM files WHERE path = ?", (rec.path,))
+                    self.db.execute("DELETE FROM files WHERE ref = ? AND path = ?", (self.ref, rec.path))
                     continue
                 self.db.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
-                    (rec.path, rec.blob, rec.mode, len(rec.chunks)),
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                    (self.ref, rec.path, rec.blob, rec.mode, len(rec.chunks)),
                 )
                 self.db.executemany(
                     "INSERT OR IGNORE INTO chunks VALUES (?, ?, ?, ?, ?)",
@@ -202,30 +328,31 @@ class Manifest:
 
     def finish(self, tree: str | None, commit: str | None, *, sweep: bool = True,
                snapshot: Iterable[tuple[str, str, int, int, int]] | None = None) -> None:
-        """A run completed: the store now holds exactly the chunks of `tree` (or, for a plain
-        directory, of `snapshot`: path, blob, mode, size, mtime_ns). `sweep` drops the chunk
-        rows of blobs no file has any more (a scan of every chunk: only after changes)."""
+        """A run completed: the store now holds exactly the chunks of `tree` in the current
+        ref's view (or, for a plain directory, of `snapshot`: path, blob, mode, size,
+        mtime_ns). `sweep` drops the chunk rows of blobs no file has any more (a scan of every
+        chunk: only after changes)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM dirty")
-            self.db.execute("DELETE FROM touched")
+            self.db.execute("DELETE FROM dirty WHERE ref = ?", (self.ref,))
+            self.db.execute("DELETE FROM touched WHERE ref = ?", (self.ref,))
             if snapshot is not None:
                 self.db.execute("DELETE FROM dir_state")
                 self.db.executemany("INSERT INTO dir_state VALUES (?, ?, ?, ?, ?)", snapshot)
             if sweep:
                 self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
-            for key, value in ((SYNCED_TREE, tree), (SYNCED_COMMIT, commit)):
-                if value is None:
-                    self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
-                else:
-                    self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, 'head', NULL)", (self.ref,))
+            self.db.execute("UPDATE refs SET tree = ?, commit_id = ?, synced_at = ? WHERE ref = ?",
+                            (tree, commit, time.time(), self.ref))
 
     def reset(self) -> None:
-        """Forget everything indexed (the store is being rebuilt from scratch)."""
+        """Forget everything indexed (the store is being rebuilt from scratch); the refs stay
+        tracked, with nothing synced."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             for table in ("files", "chunks", "dirty", "touched", "dir_state", "meta"):
                 self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("UPDATE refs SET tree = NULL, commit_id = NULL")  # still tracked: synced again
 
     def replace_with(self, other: Path, *, keep: Iterable[str] = (), **values: str) -> None:
         """Become a copy of the manifest at `other` in one transaction (a switch's swap, see

@@ -43,11 +43,12 @@ def build(resident: Resident) -> MCPServer:
         "first: path, start_line/end_line, symbol (the function or class), language, score and text. "
         "`path`: a gitignore-style pattern to keep (`src/**/*.py`, `*.go`); `lang`: one language "
         "(python, typescript, go...); `mode`: hybrid (default, best), dense (meaning only) or lexical "
-        "(words only). `index` in the answer says whether the index matches HEAD and, if not, by "
+        "(words only); `ref`: another tracked branch or tag (default: the checked-out branch). `index` "
+        "in the answer says whether the index matches HEAD and, if not, by "
         f"how many files it lags (call sync then). At most {MAX_LIMIT} hits, {MAX_QUERY_CHARS} characters."))
     async def search(query: str, limit: int = 10, path: str | None = None, lang: str | None = None,
-                     mode: Literal["hybrid", "dense", "lexical"] = "hybrid") -> dict[str, Any]:
-        return await call(partial(resident.search, query, limit=limit, path=path, lang=lang, mode=mode))
+                     mode: Literal["hybrid", "dense", "lexical"] = "hybrid", ref: str | None = None) -> dict[str, Any]:
+        return await call(partial(resident.search, query, limit=limit, path=path, lang=lang, mode=mode, ref=ref))
 
     @server.tool(description=(
         "How fresh the index is: `fresh` is true only when the indexed tree is HEAD's and no sync is "

@@ -18,10 +18,11 @@ class Pipeline:
     _IN_FLIGHT = 2
 
     def __init__(self, embed: Callable[[Batch], Batch], write: Callable[[Batch, Manifest], None],
-                 manifest_path: Path) -> None:
+                 manifest_path: Path, ref: str = "") -> None:
         self._embed_stage = embed
         self._write_stage = write
         self._manifest_path = manifest_path
+        self._ref = ref  # the writing thread's manifest works in this ref's view
         self._embed = ThreadPoolExecutor(1, thread_name_prefix="gitindex-embed")
         self._write = ThreadPoolExecutor(1, thread_name_prefix="gitindex-write")
         self._pending: list[Future[None]] = []
@@ -63,7 +64,7 @@ class Pipeline:
             if self._failed:
                 raise _Skipped
             if self._manifest is None:  # sqlite connections belong to one thread
-                self._manifest = Manifest(self._manifest_path)
+                self._manifest = Manifest(self._manifest_path, self._ref)
             self._write_stage(batch, self._manifest)
         except _Skipped:
             raise

@@ -90,7 +90,19 @@ class Resident:
     def _reading(self) -> Iterator[Index]:
         with self._reads:
             self._follow_manifest()
+            self._follow_head()
             yield self.index
+
+    def _follow_head(self) -> None:
+        """The checked-out branch may have changed since the last request: reads use its view."""
+        ws = self.index.workspace
+        if ws.repo is None:
+            return
+        from gitindex.refs import current
+
+        ws.ref = current(ws.repo)
+        if "manifest" in ws.__dict__:
+            ws.manifest.ref = ws.ref
 
     def _follow_manifest(self) -> None:
         """A sync elsewhere may have set an unreadable manifest aside and started a new one:
@@ -108,7 +120,7 @@ class Resident:
     # -- what agents ask ------------------------------------------------------------------------
 
     def search(self, query: str, *, limit: int = 10, path: str | None = None, lang: str | None = None,
-               mode: str = "hybrid") -> dict[str, Any]:
+               mode: str = "hybrid", ref: str | None = None) -> dict[str, Any]:
         """Hits, best first, and how the index compares with HEAD."""
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("the query is empty: describe the code to find, or name it")
@@ -119,8 +131,8 @@ class Resident:
             raise ConfigError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
         started = time.perf_counter()
         with self._reading() as index:
-            hits = index.search(query, limit=limit, path=path or None, lang=lang or None, mode=mode)
-            index_state = self._freshness(index)
+            hits = index.search(query, limit=limit, path=path or None, lang=lang or None, mode=mode, ref=ref or None)
+            index_state = self._freshness(index, ref or None)
         return {"hits": [h.to_json() for h in hits], "index": index_state,
                 "took_ms": round((time.perf_counter() - started) * 1000, 1)}
 
@@ -225,9 +237,9 @@ class Resident:
         lock.release()
         return False
 
-    def _freshness(self, index: Index) -> dict[str, Any]:
-        fresh = index.freshness()
-        dirty = len(index.workspace.manifest.dirty())
+    def _freshness(self, index: Index, ref: str | None = None) -> dict[str, Any]:
+        fresh = index.freshness(ref)
+        dirty = len(index.workspace.manifest.dirty(fresh.ref if fresh is not None else None))
         if fresh is None:
             return {"fresh": True, "note": "a plain directory"}
         stale = fresh.stale or dirty > 0
@@ -241,7 +253,7 @@ class Resident:
             note = f"a sync was interrupted with {dirty} files half-written: call sync"
         else:
             note = f"the index matches HEAD ({(fresh.head or '')[:12]})"
-        return {"fresh": not stale, "lags_head_by_files": fresh.files_differ, "indexed_commit": fresh.synced_commit,
+        return {"ref": fresh.ref, "fresh": not stale, "lags_head_by_files": fresh.files_differ, "indexed_commit": fresh.synced_commit,
                 "head": fresh.head, "note": note}
 
 

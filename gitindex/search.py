@@ -7,14 +7,14 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from gitindex import lexical
+from gitindex import lexical, refs
 from gitindex.embedding import Embedder
-from gitindex.errors import ConfigError, IndexMismatchError, StoreError
-from gitindex.manifest import LAYOUT, MODEL, STORE_POINTS, SYNCED_COMMIT, SYNCED_TREE, ManifestError
+from gitindex.errors import ConfigError, IndexMismatchError, NotIndexedError, StoreError
+from gitindex.manifest import LAYOUT, MODEL, STORE_POINTS, ManifestError
 from gitindex.paths import glob_filter
 from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
-from gitindex.store import MODES, Match, Query
+from gitindex.store import MODES, REFS, Match, Query
 from gitindex.workspace import Workspace
 
 
@@ -28,11 +28,12 @@ class Hit:
     symbol: str = ""  # the definition the chunk holds (`Session.send`), if known
     kind: str = ""  # function, method, class...
     language: str = ""
+    refs: tuple[str, ...] = ()  # the tracked refs whose trees hold the chunk
 
     def to_json(self) -> dict[str, object]:
         return {"path": self.path, "start_line": self.start_line, "end_line": self.end_line,
                 "score": round(self.score, 4), "text": self.text, "symbol": self.symbol,
-                "kind": self.kind, "language": self.language}
+                "kind": self.kind, "language": self.language, "refs": list(self.refs)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +42,11 @@ class Freshness:
 
     synced_commit: str | None  # None after a --staged sync, or before any
     synced: bool  # a sync has completed
-    head: str | None
+    head: str | None  # the ref's tip (HEAD for the checked-out one)
     files_differ: int
+    ref: str = ""  # the view compared (refs.py)
+    note: str = ""  # the view is not the checked-out branch's: why
+    tip: str = "HEAD"  # what `head` is the tip of
 
     @property
     def stale(self) -> bool:
@@ -53,7 +57,7 @@ class Freshness:
             return "the index has not been synced yet: run `gitindex sync`"
         at = self.synced_commit[:12] if self.synced_commit else "the staged tree"
         head = self.head[:12] if self.head else "no commit"
-        return (f"index at {at}, HEAD at {head}, {self.files_differ} files differ "
+        return (f"index at {at}, {self.tip} at {head}, {self.files_differ} files differ "
                 "(run `gitindex sync`, or search with --refresh)")
 
 
@@ -75,7 +79,7 @@ def check_store(ws: Workspace) -> bool:
     if not ws.manifest_path.exists():  # never indexed here: create nothing
         return False
     with reading_manifest(ws):
-        files, _chunks = ws.manifest.counts()
+        files, _chunks = ws.manifest.distinct_counts()
         recorded = int(ws.manifest.get(STORE_POINTS) or 0)
     if files or recorded:
         raise StoreError(
@@ -85,24 +89,58 @@ def check_store(ws: Workspace) -> bool:
     return False
 
 
-def freshness(ws: Workspace) -> Freshness | None:
+def freshness(ws: Workspace, ref: str | None = None) -> Freshness | None:
     """Compare trees, not commits: an empty commit or a --staged sync of HEAD's tree is fresh.
+    `ref`'s view against its tip, or by default the view search answers from against HEAD.
     None for a plain directory, which has no HEAD to compare with."""
     if ws.repo is None:
         return None
     with reading_manifest(ws):
-        return _freshness(ws, ws.repo)
+        view, note = search_view(ws, ref)
+        return _freshness(ws, ws.repo, view, ref, note)
 
 
-def _freshness(ws: Workspace, repo: Repo) -> Freshness:
-    head = repo.head()
-    synced_tree = ws.manifest.get(SYNCED_TREE)
-    synced_commit = ws.manifest.get(SYNCED_COMMIT)
-    if head is None:
-        return Freshness(synced_commit, synced_tree is not None, None, 0)
+def search_view(ws: Workspace, ref: str | None = None) -> tuple[str | None, str]:
+    """The ref whose view a search reads (None: no ref filter, an index from before refs) and,
+    when it is not the checked-out branch's, why. Raises NotIndexedError for an untracked
+    `ref`."""
+    m = ws.manifest
+    if ws.repo is None:
+        return None, ""
+    if ref is not None:
+        name = refs.short(ref)
+        if m.ref_state(name) is None:
+            tracked = ", ".join(s.ref for s in m.tracked()) or "none"
+            raise NotIndexedError(f"ref {name!r} is not indexed (tracked refs: {tracked}); "
+                                  f"run `gitindex sync --ref {name}` first")
+        return name, ""
+    if m.ref_state(ws.ref) is not None:
+        return ws.ref, ""
+    if m.ref_state(refs.LEGACY) is not None:
+        return None, ""
+    synced = [s for s in m.tracked() if s.tree is not None]
+    if not synced:
+        return ws.ref, ""
+    latest = max(synced, key=lambda s: s.synced_at or 0.0)
+    return latest.ref, (f"{ws.ref} is not indexed yet: showing {latest.ref}'s index "
+                        "(run `gitindex sync`)")
+
+
+def _freshness(ws: Workspace, repo: Repo, view: str | None, ref: str | None, note: str) -> Freshness:
+    state = ws.manifest.ref_state(view if view is not None else refs.LEGACY)
+    synced_tree = state.tree if state else None
+    synced_commit = state.commit if state else None
+    if ref is not None and not refs.is_detached_name(refs.short(ref)):
+        tip = repo.resolve(ref) if refs.exists(repo, ref) else None
+    else:
+        tip = repo.head()  # the checked-out tree, whichever view answers for it
+    name, label = view or "", "HEAD" if ref is None else refs.short(ref)
+    if tip is None:
+        return Freshness(synced_commit, synced_tree is not None, None, 0, name, note, label)
     if synced_tree is None or synced_tree not in repo.git:
-        return Freshness(synced_commit, False, head.commit, ws.manifest.counts()[0])
-    return Freshness(synced_commit, True, head.commit, repo.count_differences(synced_tree, head.tree))
+        return Freshness(synced_commit, False, tip.commit, ws.manifest.counts(name)[0], name, note, label)
+    return Freshness(synced_commit, True, tip.commit, repo.count_differences(synced_tree, tip.tree), name, note,
+                     label)
 
 
 def check_index(ws: Workspace) -> None:
@@ -201,14 +239,15 @@ def _check_glob(glob: str) -> None:
 
 def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None = None,
            mode: str | None = None, lang: str | None = None, symbol: str | None = None,
-           embedder: Embedder | None = None) -> list[Hit]:
+           embedder: Embedder | None = None, ref: str | None = None, all_refs: bool = False) -> list[Hit]:
     """The `limit` chunks that best answer `query`, best first.
 
     `mode` (default: the configured search_mode, hybrid): dense ranks by meaning, lexical by
     BM25 over words, hybrid fuses both with the definitions the query names. `path_glob`
     filters paths (gitignore syntax: `*.py`, `src/**/*.ts`), in the store as far as payload
     filters go, then exactly; `lang` keeps one language; `symbol` keeps chunks defining that
-    name (`send`, `Session.send`; any case)."""
+    name (`send`, `Session.send`; any case). Only chunks of one ref's tree (search_view():
+    `ref`, by default the checked-out branch), or with `all_refs` of any tracked ref."""
     mode = mode or ws.config.search_mode
     if mode not in MODES:
         raise ConfigError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -219,7 +258,10 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
         return []
     with reading_manifest(ws):
         check_index(ws)
+        view = None if all_refs else search_view(ws, ref)[0]
     where, matches = glob_filter(path_glob) if path_glob is not None else ((), None)
+    if view is not None:
+        where = (*where, Match(REFS, (view,)))
     if language is not None:
         where = (*where, Match("language", (language,)))
     if symbol:
@@ -247,6 +289,8 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
 
 
 def _hit(score: float, payload: dict[str, object]) -> Hit:
+    held = payload.get(REFS)
     return Hit(str(payload["path"]), int(str(payload["start_line"])), int(str(payload["end_line"])), float(score),
                str(payload.get("text", "")), str(payload.get("symbol") or ""), str(payload.get("kind") or ""),
-               str(payload.get("language") or ""))
+               str(payload.get("language") or ""),
+               tuple(str(r) for r in held) if isinstance(held, list) else ())

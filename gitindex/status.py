@@ -18,15 +18,33 @@ def status(ws: Workspace) -> dict[str, Any]:
         return _status(ws)
 
 
+def _refs(ws: Workspace) -> list[dict[str, Any]]:
+    """Each tracked ref: its synced commit, files, and whether its tip's tree is what is indexed."""
+    from gitindex import refs
+
+    repo, found = ws.repo, []
+    for state in ws.manifest.tracked():
+        fresh: bool | None = None
+        if repo is not None and state.ref != refs.LEGACY and not (refs.is_detached_name(state.ref) and state.ref != ws.ref):
+            tip = repo.resolve(refs.spec(state.ref)) if refs.exists(repo, state.ref) else None
+            fresh = tip is not None and tip.tree == state.tree
+        found.append({"ref": state.ref, "commit": state.commit, "files": ws.manifest.counts(state.ref)[0],
+                      "origin": state.origin, "fresh": fresh})
+    return found
+
+
 def _status(ws: Workspace) -> dict[str, Any]:
     m = ws.manifest
-    files, chunks = m.counts()
     fresh = freshness(ws)
+    files, chunks = m.counts(fresh.ref if fresh else None)
     points = 0
     recorded = m.get(STORE_POINTS)
     if check_store(ws):
-        if recorded is not None and not ws.store.count_is_cheap:
-            points = int(recorded)  # as the last sync left it: opening the shard would double status's time
+        if not ws.store.count_is_cheap:
+            # As the last sync left it: opening the shard would double status's time, and take it
+            # from a sync in progress (which clears the figure until it records it): then what the
+            # manifest holds, each chunk once.
+            points = int(recorded) if recorded is not None else m.distinct_counts()[1]
         else:
             with ws.store.session():
                 points = ws.store.count()
@@ -37,7 +55,9 @@ def _status(ws: Workspace) -> dict[str, Any]:
 
         hooks = summary(ws.repo, ws.root)
     return {
-        "synced_commit": m.get(SYNCED_COMMIT),
+        "ref": fresh.ref if fresh else None,  # the view this describes: the checked-out branch's
+        "refs": _refs(ws),
+        "synced_commit": m.get(SYNCED_COMMIT) if not fresh else fresh.synced_commit,
         "head": fresh.head if fresh else None,
         "files": files,
         "chunks": chunks,

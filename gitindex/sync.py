@@ -1,8 +1,11 @@
 """sync: bring the store to exactly the chunks of a source, embedding only new text.
 
 The run: reconcile the manifest with the store (another store, another model, a lost manifest),
-plan() the steps, apply() them when there are any (apply.py), and record the target as synced.
-The last synced tree moves only when a whole run completes.
+then for each ref to sync (refs.py), plan() the steps, apply() them when there are any
+(apply.py), and record the ref's target as synced. A ref's last synced tree moves only when its
+whole run completes. A ref synced for the first time starts from the closest tracked ref's view
+(its points list one more ref), so only what differs is read; a tracked ref that is gone is
+dropped from every point.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import sqlite3
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from gitindex import faults
+from gitindex import refs as refnames
 from gitindex.chunking import Chunk
 from gitindex.errors import IndexMismatchError, StoreError, StoreUnreadableError
 from gitindex.lock import sync_lock
@@ -34,6 +38,7 @@ from gitindex.manifest import (
     STORE,
     STORE_POINTS,
     SWITCH,
+    SYNCED_TREE,
     FileRecord,
     ManifestError,
 )
@@ -41,8 +46,17 @@ from gitindex.memory import peak_rss_mb
 from gitindex.plan import Shard, Step, only_shard, plan
 from gitindex.repo import Target
 from gitindex.store import LAYOUT as STORE_LAYOUT
-from gitindex.store import swap
+from gitindex.store import point_id, swap
 from gitindex.workspace import Workspace
+
+
+class View(NamedTuple):
+    """One ref to bring to its target: its name in the index (refs.py), the tree (None: a plain
+    directory) and why it is tracked (head, given, config)."""
+
+    ref: str
+    target: Target | None
+    origin: str = "head"
 
 
 @dataclass
@@ -65,6 +79,7 @@ class SyncResult:
     peak_rss_mb: float = 0.0
     memory_limit_mb: float | None = None  # the limit batches adapted to; None: nothing was applied
     notes: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)  # the refs this run synced, first the main one
     # Seconds spent per phase: git, read_chunk (main thread), lookup, embed (embedding thread),
     # store, manifest (writing thread). The threads overlap, so they can add up to more than wall.
     phases: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -85,6 +100,7 @@ class SyncResult:
             "memory_limit_mb": None if self.memory_limit_mb is None else round(self.memory_limit_mb),
             "phases": {k: round(v, 3) for k, v in sorted(self.phases.items())},
             "notes": self.notes,
+            "refs": self.refs,
         }
 
 
@@ -97,7 +113,7 @@ class Progress(Protocol):
 
 def sync(
     ws: Workspace,
-    target: Target | None,
+    target: Target | Sequence[View] | None,
     *,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
@@ -106,13 +122,19 @@ def sync(
     on_wait: Callable[[], None] | None = None,
     shard: Shard | None = None,
 ) -> SyncResult:
-    """Index `target` (a git tree; None for a plain directory) incrementally.
+    """Index `target` (a git tree; None for a plain directory) incrementally, or each of
+    several refs' views (the first is the main one: its commit and label are the result's).
 
     Raises LockedError when another sync holds the repository and `wait` is False, and
     Interrupted (after finishing the current batch) when `should_stop()` turns true.
     """
     started = time.monotonic()
-    result = SyncResult(commit=target.commit if target else None, label=target.label if target else "directory")
+    if target is None or isinstance(target, Target):
+        views: list[View] = [View(ws.manifest.ref, target)]
+    else:
+        views = list(target)
+    main = views[0].target
+    result = SyncResult(commit=main.commit if main else None, label=main.label if main else "directory")
     with sync_lock(ws.sync_lock_path, ws.config.lock_timeout if wait else 0, on_wait):
         error: BaseException | None = None
         ws.for_sync()  # the configured settings, not those of an index a switch is replacing
@@ -124,7 +146,7 @@ def sync(
                 if not ws.store.looks_sound():
                     raise StoreUnreadableError(f"the embedded store {ws.store.location} is missing parts or "
                                                "its configuration does not read back")
-                _run(ws, target, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
             except StoreUnreadableError as exc:
                 ws.store.close()
                 moved = ws.store.set_aside()
@@ -133,7 +155,7 @@ def sync(
                 ws.manifest.reset()  # re-read every file; vectors come from the cache, not the model
                 result.notes.append(f"the embedded store could not be opened ({exc}); set aside as {moved} "
                                     "and rebuilt")
-                _run(ws, target, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
         except BaseException as exc:
             error = exc
             raise
@@ -160,24 +182,138 @@ def sync(
     return result
 
 
-def _run(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
-         should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None = None) -> None:
+def _run_all(ws: Workspace, views: Sequence[View], result: SyncResult, progress: Progress | None,
+             should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
     switch = _Switch.under_way(ws, result, rebuild)
     if switch is None:
         reconcile = _Reconcile(ws, result)
         store_had_points = reconcile.run(rebuild)
         if reconcile.beside is None:
-            _index(ws, target, result, progress, should_stop, store_had_points, shard)
+            _sync_views(ws, views, result, progress, should_stop, store_had_points, shard)
             return
         switch = _Switch.begin(ws, result, reconcile.beside)
         rebuild = True  # the build starts from nothing (what an abandoned one left is gone)
-    switch.run(target, result, progress, should_stop, rebuild, shard)
+    switch.run(_with_tracked(ws, views), result, progress, should_stop, rebuild, shard)
+
+
+def _sync_views(ws: Workspace, views: Sequence[View], result: SyncResult, progress: Progress | None,
+                should_stop: Callable[[], bool], store_had_points: bool, shard: Shard | None) -> bool:
+    """Bring each ref's view to its target, the first one first; True when every view's whole
+    target was recorded as synced (a complete run of every shard)."""
+    m = ws.manifest
+    if ws.repo is not None:
+        _name_legacy_view(ws, views[0].ref, result)
+        if shard is None:
+            _drop_gone(ws, {v.ref for v in views}, result)
+    result.refs = [v.ref for v in views]
+    done = True
+    for view in views:
+        m.ref = view.ref
+        m.track(view.ref, view.origin)
+        if view.target is not None and m.get(SYNCED_TREE) is None and not m.counts()[0]:
+            _seed(ws, view, result)
+        done = _index(ws, view.target, result, progress, should_stop, store_had_points, shard) and done
+        if not result.complete:
+            break
+    m.ref = views[0].ref
+    if result.complete and m.get(REBUILDING):  # every view complete: searchers switch to the rebuilt collection
+        with ws.store.session(write=True):
+            ws.store.finish_rebuild()
+        m.set(**{REBUILDING: None})
+    return done and result.complete
+
+
+def _with_tracked(ws: Workspace, views: Sequence[View]) -> list[View]:
+    """`views`, and every other tracked ref this worktree can resolve: an index built anew (a
+    switch of model or chunker) holds all of them."""
+    repo = ws.repo
+    found = list(views)
+    if repo is None:
+        return found
+    names = {v.ref for v in views}
+    for state in ws.manifest.tracked():
+        name = state.ref
+        if name in names or name == refnames.LEGACY or refnames.is_detached_name(name) or not refnames.exists(repo, name):
+            continue
+        found.append(View(name, repo.resolve(name), state.origin))
+    return found
+
+
+def _ids(ws: Workspace, items: Sequence[tuple[str, str, int]]) -> list[str]:
+    return [point_id(path, blob, i, ws.store.repo) for path, blob, chunks in items for i in range(chunks)]
+
+
+def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
+    """A ref synced for the first time starts from the tracked ref whose tree is closest to its
+    target: the points of that view list it too, then the plan covers only what differs."""
+    m, repo = ws.manifest, ws.repo
+    assert repo is not None and view.target is not None
+    best: tuple[int, str] | None = None
+    for state in m.tracked()[:64]:
+        if state.ref == view.ref or state.tree is None or state.tree not in repo.git:
+            continue
+        differ = repo.count_differences(state.tree, view.target.tree)
+        if best is None or differ < best[0]:
+            best = (differ, state.ref)
+    if best is None:
+        return
+    with ws.store.session(write=True):
+        for holders, items in m.view_groups(best[1]):
+            ws.store.set_refs(sorted(holders | {view.ref}), _ids(ws, items))
+    faults.reached("ref-relisted")
+    m.seed(view.ref, best[1])
+    result.notes.append(f"{view.ref}: started from {best[1]}'s index ({best[0]} files differ)")
+
+
+def _drop(ws: Workspace, ref: str) -> None:
+    """Take `ref` off every point (a point no other ref holds goes), then stop tracking it."""
+    m = ws.manifest
+    with ws.store.session(write=True):
+        for holders, items in m.view_groups(ref):
+            rest = holders - {ref}
+            if rest:
+                ws.store.set_refs(sorted(rest), _ids(ws, items))
+                continue
+            for path, _blob, _chunks in items:
+                ws.store.delete_path(path, keep_blob=sorted(m.blobs_elsewhere(path, ref)))
+    faults.reached("ref-dropping")
+    m.forget(ref)
+
+
+def _drop_gone(ws: Workspace, syncing: set[str], result: SyncResult) -> None:
+    """Drop the tracked refs that no longer exist (a deleted branch, a removed worktree) or
+    came from a `refs` pattern that no longer matches them."""
+    repo = ws.repo
+    assert repo is not None
+    patterns = set(refnames.matching(repo, ws.config.refs)) if ws.config.refs else set()
+    for state in ws.manifest.tracked():
+        if state.ref in syncing or state.ref == refnames.LEGACY:
+            continue
+        gone = not refnames.exists(repo, state.ref)
+        if gone or (state.origin == "config" and state.ref not in patterns):
+            _drop(ws, state.ref)
+            result.notes.append(f"dropped ref {state.ref} ({'it no longer exists' if gone else 'no refs pattern matches it'})")
+
+
+def _name_legacy_view(ws: Workspace, ref: str, result: SyncResult) -> None:
+    """An index made before refs followed HEAD: it becomes the view of the ref synced now, and
+    its points list that ref."""
+    m = ws.manifest
+    if m.ref_state(refnames.LEGACY) is None or ref == refnames.LEGACY:
+        return
+    if m.ref_state(ref) is None:
+        with ws.store.session(write=True):
+            ws.store.set_refs([ref])
+        m.rename(refnames.LEGACY, ref)
+        result.notes.append(f"the index now tracks refs: what it held is {ref}'s")
+    else:
+        _drop(ws, refnames.LEGACY)
 
 
 def _index(ws: Workspace, target: Target | None, result: SyncResult, progress: Progress | None,
            should_stop: Callable[[], bool], store_had_points: bool, shard: Shard | None) -> bool:
-    """Plan and apply the steps from the manifest's state to `target`; True when the whole
-    target was recorded as synced (a complete run of every shard)."""
+    """Plan and apply the steps from the manifest's state (the current ref's view) to `target`;
+    True when the whole target was recorded as synced (a complete run of every shard)."""
     m = ws.manifest
     source = ws.source(target)  # its baseline as the manifest has it now
     steps = plan(source, m, dirty=set(m.dirty()), touched=set(m.touched()),
@@ -198,10 +334,6 @@ def _index(ws: Workspace, target: Target | None, result: SyncResult, progress: P
             m.set(**{STORE_POINTS: str(ws.store.count())})
     if not result.complete:
         return False
-    if m.get(REBUILDING):  # complete: searchers switch to the rebuilt collection
-        with ws.store.session(write=True):
-            ws.store.finish_rebuild()
-        m.set(**{REBUILDING: None})
     if shard is not None:  # the other shards' paths are not known to be done: no baseline
         m.finish(None, None, sweep=wrote)
         result.notes.append(f"shard {shard.k}/{shard.n}: only its paths were synced")
@@ -210,8 +342,9 @@ def _index(ws: Workspace, target: Target | None, result: SyncResult, progress: P
     m.finish(source.tree, source.commit, sweep=wrote, snapshot=source.snapshot())
     faults.reached("finished")
     m.set(**{SELECTION: ws.selector.fingerprint})
-    files, _points = m.counts()
-    result.unchanged = max(0, files - result.added - result.modified - result.renamed)
+    if not result.refs or m.ref == result.refs[0]:
+        files, _points = m.counts()
+        result.unchanged = max(0, files - result.added - result.modified - result.renamed)
     return True
 
 
@@ -303,7 +436,7 @@ class _Reconcile:
         "7 of 10 points"), or None. Checked where it is cheap: a missing store, or a store that counts
         without opening anything (a server); an embedded shard that exists is trusted (opening
         it to count costs 30-60 ms, a no-op sync's whole time)."""
-        files, _chunks = self.m.counts()
+        files, _chunks = self.m.distinct_counts()
         recorded = int(self.m.get(STORE_POINTS) or 0)
         if not exists:
             return "it is missing or empty" if files or recorded else None
@@ -318,27 +451,36 @@ class _Reconcile:
         """No manifest but a store with points (a deleted manifest, a fresh CI runner, another
         collection before): read what is indexed back from the points' payloads, so only what
         differs is embedded, and which model, chunker and layout made them."""
-        by_path: dict[str, dict[str, list[Chunk]]] = {}
+        # ref -> path -> blob -> chunks; points from before refs list none: the legacy view
+        by_ref: dict[str, dict[str, dict[str, list[Chunk]]]] = {}
         makers: set[tuple[str, str]] = set()
         with self.store.session(write=True):
             layout = self.store.layout()
             for _pid, p in self.store.scroll():
-                chunks = by_path.setdefault(p["path"], {}).setdefault(p["blob"], [])
-                chunks.append(Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"]))
+                chunk = Chunk(int(p["start_line"]), int(p["end_line"]), "", p["hash"])
+                for ref in p.get("refs") or (refnames.LEGACY,):
+                    by_ref.setdefault(str(ref), {}).setdefault(p["path"], {}).setdefault(p["blob"], []).append(chunk)
                 makers.add((str(p.get("model")), str(p.get("chunker"))))
-        if not by_path:
+        if not by_ref:
             return
-        records, dirty = [], []
-        for path, blobs in by_path.items():
-            blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))
-            records.append(FileRecord(path, blob, 0o100644, sorted(chunks, key=lambda c: c.start)))
-            if len(blobs) > 1:
-                dirty.append(path)  # which blob's points are current is unknown
-        self.m.mark_dirty(dirty)
-        self.m.record(records)
+        current, adopted = self.m.ref, 0
+        for ref, by_path in sorted(by_ref.items()):
+            self.m.ref = ref
+            self.m.track(ref, "head")  # nothing synced: its next sync compares every file, embeds none
+            records, dirty = [], []
+            for path, blobs in by_path.items():
+                blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))
+                records.append(FileRecord(path, blob, 0o100644, sorted(chunks, key=lambda c: c.start)))
+                if len(blobs) > 1:
+                    dirty.append(path)  # which blob's points are current is unknown
+            self.m.mark_dirty(dirty)
+            self.m.record(records)
+            adopted += len(records)
+        self.m.ref = current
         model, chunker = makers.pop() if len(makers) == 1 else ("mixed or unknown", "mixed or unknown")
         self.m.set(**{MODEL: model, CHUNKER: chunker, LAYOUT: layout or "1"})
-        self.result.notes.append(f"adopted {len(records)} indexed files from the store")
+        refs_note = f" of {len(by_ref)} refs" if len(by_ref) > 1 else ""
+        self.result.notes.append(f"adopted {adopted} indexed files{refs_note} from the store")
 
 
 
@@ -425,16 +567,16 @@ class _Switch:
         faults.reached("switch-begun")
         return it
 
-    def run(self, target: Target | None, result: SyncResult, progress: Progress | None,
+    def run(self, views: Sequence[View], result: SyncResult, progress: Progress | None,
             should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
-        """Sync the build to `target` (from nothing when `rebuild`); swap it in when complete."""
+        """Sync the build to the views' targets (from nothing when `rebuild`); swap it in when complete."""
         build = self.build
         try:
             recovered = build.recover_manifest()
             if recovered:
                 result.notes.append(f"the switch's build: {recovered}")
             try:
-                done = self._sync_build(target, result, progress, should_stop, rebuild, shard)
+                done = self._sync_build(views, result, progress, should_stop, rebuild, shard)
             except StoreUnreadableError as exc:  # the build's shard, not the one searches use
                 build.store.close()
                 moved = build.store.set_aside()
@@ -442,7 +584,7 @@ class _Switch:
                 result.notes.append(f"the new index being built could not be opened ({exc}); set aside as "
                                     f"{moved} and built again")
                 try:
-                    done = self._sync_build(target, result, progress, should_stop, True, shard)
+                    done = self._sync_build(views, result, progress, should_stop, True, shard)
                 except StoreUnreadableError as again:  # not for sync() to set the main store aside
                     raise StoreError(str(again)) from None
             if done:
@@ -450,14 +592,14 @@ class _Switch:
         finally:
             build.close()
 
-    def _sync_build(self, target: Target | None, result: SyncResult, progress: Progress | None,
+    def _sync_build(self, views: Sequence[View], result: SyncResult, progress: Progress | None,
                     should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> bool:
         build = self.build
         if not build.store.looks_sound():
             raise StoreUnreadableError(f"the embedded store {build.store.location} is missing parts or its "
                                        "configuration does not read back")
         had_points = _Reconcile(build, result, may_build_beside=False).run(rebuild)
-        return _index(build, target, result, progress, should_stop, had_points, shard)
+        return _sync_views(build, views, result, progress, should_stop, had_points, shard)
 
     def swap(self, result: SyncResult) -> None:
         """The build is complete: it replaces the index, in the order store/swap.py gives."""

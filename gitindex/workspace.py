@@ -46,12 +46,16 @@ class Workspace:
         self.root = root
         self.config = config
         if repo is not None:
-            self.data_dir = repo.gitdir / DATA_DIR
-            # Worktrees share one vector cache: the same text is embedded once per clone.
-            self.cache_dir = repo.commondir / DATA_DIR
+            # Worktrees share one index (each one's HEAD is another ref) and one vector cache.
+            self.data_dir = self.cache_dir = repo.commondir / DATA_DIR
+            from gitindex.refs import current
+
+            self.ref = current(repo)  # the view reads use unless told another (refs.py)
         else:
             self.data_dir = self.cache_dir = root / f".{DATA_DIR}"
-        self.collection = _collection(config.collection) if config.collection is not None else _collection_name(root.name)
+            self.ref = ""
+        self.name = _main_name(repo) if repo is not None else root.name  # the same in every worktree
+        self.collection = _collection(config.collection) if config.collection is not None else _collection_name(self.name)
         self._embedder = embedder
         # A sync writes with the configured settings. Other commands, while a switch of model or
         # chunker is built beside the index (store/swap.py), read with those the index was made with.
@@ -67,7 +71,7 @@ class Workspace:
         if self.config.repo_key:
             return self.config.repo_key
         origin = self.repo.origin_url() if self.repo is not None else None
-        return repository_key(origin, self.root.name)
+        return repository_key(origin, self.name)
 
     @cached_property
     def _spec(self) -> ModelSpec:
@@ -202,7 +206,7 @@ class Workspace:
     @cached_property
     def manifest(self) -> Manifest:
         """Raises ManifestError when the file is unreadable (see recover_manifest())."""
-        return Manifest(self.manifest_path)
+        return Manifest(self.manifest_path, self.ref)
 
     def recover_manifest(self) -> str | None:
         """An unreadable manifest is set aside and a new one started, for sync (under its lock)
@@ -282,6 +286,15 @@ def _collection(name: str) -> str:
         return check_collection(name)
     except ValueError as exc:
         raise ConfigError(f"bad collection name {name!r}: {exc}") from None
+
+
+def _main_name(repo: Repo) -> str:
+    """The main worktree's directory name (a bare repository's, less .git): linked worktrees
+    share its index, whatever their own directories are called."""
+    common = repo.commondir.resolve()
+    if common.name == ".git":
+        return common.parent.name
+    return common.name.removesuffix(".git") or common.name
 
 
 def _collection_name(name: str) -> str:

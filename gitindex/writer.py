@@ -1,8 +1,14 @@
 """What a batch holds, and how it is written: the store first, then the manifest.
 
 Order of writes, so that any interruption leaves a state the next run finishes: the manifest
-marks the batch's paths dirty; the store upserts the new points (acknowledged), then deletes
-the paths' other points; the manifest records the batch and clears its dirty marks.
+marks the batch's paths dirty; the store upserts the new points (acknowledged), re-lists the
+refs of points other refs still hold, then deletes the paths' points no ref holds; the manifest
+records the batch and clears its dirty marks. Each step is idempotent, worked out from what the
+manifest records, so the next run's redo of a dirty path ends in the same state.
+
+A batch belongs to one ref (the manifest's `ref`). A file another ref's view already holds at
+the same blob is not written again: its points list one more ref. A file's old blob that other
+refs still hold is not deleted: its points list one ref fewer.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class Update:
     chunks: list[Chunk]
     old: IndexedFile | None
     dirty: bool = False  # the store may hold points of this path that the manifest does not know
+    shared: bool = False  # another ref holds this path at this blob: its points exist already
 
 
 @dataclass
@@ -53,12 +60,16 @@ class Batch:
     def points(self) -> int:
         return sum(len(u.chunks) for u in self.updates)
 
+    @property
+    def new_points(self) -> int:
+        return sum(len(u.chunks) for u in self.updates if not u.shared)
+
 
 def payload(entry: Entry, chunk: Chunk, commit: str | None, model: str, chunker: str,
-            repo: str = "") -> dict[str, Any]:
+            repo: str = "", refs: tuple[str, ...] = ("",)) -> dict[str, Any]:
     """What a point carries besides its vectors (store.PAYLOAD_FIELDS)."""
     return {
-        "repo": repo,
+        "repo": repo, "refs": sorted(refs),
         "path": entry.path, "blob": entry.oid, "hash": chunk.hash, "start_line": chunk.start,
         "end_line": chunk.end, "language": language(entry.path), "text": chunk.text, "commit": commit,
         "model": model, "chunker": chunker, "symbol": chunk.symbol, "kind": chunk.kind,
@@ -86,22 +97,36 @@ class BatchWriter:
         paths = batch.paths
         manifest.mark_dirty(paths)
         faults.reached("dirty-marked")
+        ref = manifest.ref
         points = [
             PointData(point_id(u.entry.path, u.entry.oid, i, self.repo),
                       {DENSE: batch.vectors[c.hash], LEXICAL: lexical.document(u.entry.path, c.symbol, c.embedded)},
-                      payload(u.entry, c, self.commit, self.model, self.chunker, self.repo))
-            for u in batch.updates for i, c in enumerate(u.chunks)
+                      payload(u.entry, c, self.commit, self.model, self.chunker, self.repo, (ref,)))
+            for u in batch.updates if not u.shared for i, c in enumerate(u.chunks)
         ]
+        relist: dict[frozenset[str], list[str]] = {}  # refs -> the points that list exactly them
+        deletes: list[tuple[str, frozenset[str]]] = []  # path, the blobs of it whose points stay
+        for u in batch.updates:
+            path, blob = u.entry.path, u.entry.oid
+            if u.shared:
+                self._relist(relist, manifest, path, blob, (manifest.holders(path, blob) - {ref}) | {ref})
+            if u.old is not None and u.old.blob != blob and (left := manifest.holders(path, u.old.blob) - {ref}):
+                self._relist(relist, manifest, path, u.old.blob, left)
+            if u.old is not None or u.dirty:
+                deletes.append((path, manifest.blobs_elsewhere(path) | {blob}))
+        for gone in batch.removes:
+            if gone.old is not None and (left := manifest.holders(gone.path, gone.old.blob) - {ref}):
+                self._relist(relist, manifest, gone.path, gone.old.blob, left)
+            deletes.append((gone.path, manifest.blobs_elsewhere(gone.path)))
         self.clock["manifest"] += perf_counter() - started
         started = perf_counter()
         with self.store.session(write=True):
             self.store.upsert(points)
             faults.reached("upserted")
-            for u in batch.updates:  # upsert first, then delete: a file is never absent
-                if u.old is not None or u.dirty:
-                    self.store.delete_path(u.entry.path, keep_blob=u.entry.oid)
-            for gone in batch.removes:
-                self.store.delete_path(gone.path)
+            for refs, ids in relist.items():
+                self.store.set_refs(sorted(refs), ids)
+            for path, keep in deletes:  # upsert first, then delete: a file is never absent
+                self.store.delete_path(path, keep_blob=sorted(keep))
             faults.reached("deleted")
         self.clock["store"] += perf_counter() - started
         started = perf_counter()
@@ -110,3 +135,8 @@ class BatchWriter:
         manifest.record(records, clear_dirty=paths)
         faults.reached("recorded")
         self.clock["manifest"] += perf_counter() - started
+
+    def _relist(self, relist: dict[frozenset[str], list[str]], manifest: Manifest, path: str, blob: str,
+                refs: frozenset[str]) -> None:
+        chunks = len(manifest.blob_chunks(blob) or ())
+        relist.setdefault(frozenset(refs), []).extend(point_id(path, blob, i, self.repo) for i in range(chunks))

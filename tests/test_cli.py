@@ -31,7 +31,7 @@ SYNC_KEYS = {"commit", "files", "chunks", "seconds", "peak_rss_mb", "memory_limi
 SYNC_FILES_KEYS = {"added", "modified", "deleted", "renamed", "unchanged", "skipped"}
 SYNC_CHUNKS_KEYS = {"embedded", "reused", "deleted"}
 STATUS_KEYS = {"synced_commit", "head", "files", "points", "pending_files", "store", "collection", "model"}
-HIT_KEYS = {"path", "start_line", "end_line", "score", "text", "symbol", "kind", "language"}
+HIT_KEYS = {"path", "start_line", "end_line", "score", "text", "symbol", "kind", "language", "refs"}
 VERIFY_KEYS = {"stale", "missing", "duplicates", "ok"}
 ROOMY_MB = 64_000  # a memory limit no test process comes near
 

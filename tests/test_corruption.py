@@ -167,8 +167,9 @@ LOCKS: dict[str, Callable[[GitRepo], Path]] = {
     "<collection>.readers": lambda repo: _store_file(repo, ".readers"),
 }
 # The commands that take each lock: a directory in its place stops them with a message.
-TAKEN_BY = {"sync.lock": ("sync",), "<collection>.lock": ("sync", "search", "status", "verify"),
-            "<collection>.readers": ("sync", "search", "status", "verify")}
+# (status reads the manifest only: it never opens the shard, so it takes no store lock)
+TAKEN_BY = {"sync.lock": ("sync",), "<collection>.lock": ("sync", "search", "verify"),
+            "<collection>.readers": ("sync", "search", "verify")}
 
 
 def _run_all(repo: GitRepo, commands: tuple[str, ...]) -> dict[str, tuple[int, str]]:

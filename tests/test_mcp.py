@@ -92,7 +92,7 @@ def test_an_agent_lists_tools_searches_checks_freshness_syncs_and_reads(project:
             tools = {t.name: t for t in (await gi.session.list_tools()).tools}
             assert set(tools) == {"search", "status", "sync", "read"}
             assert tools["search"].input_schema["required"] == ["query"]
-            assert set(tools["search"].input_schema["properties"]) == {"query", "limit", "path", "lang", "mode"}
+            assert set(tools["search"].input_schema["properties"]) == {"query", "limit", "path", "lang", "mode", "ref"}
             assert all(len(t.description or "") > 80 for t in tools.values())
 
             before = await gi.call("status")
@@ -130,6 +130,27 @@ def test_an_agent_lists_tools_searches_checks_freshness_syncs_and_reads(project:
             fresh = await gi.call("search", query="connection pool size", limit=1)
             assert fresh["hits"][0]["path"] == "net/pool.py" and fresh["index"]["fresh"] is True
             assert (await gi.call("status"))["fresh"] is True  # uncommitted edits do not make it stale
+
+    run(test)
+
+
+def test_the_server_follows_a_branch_switch_and_searches_other_refs(project: GitRepo) -> None:
+    assert shell(project, "sync", "-q").returncode == 0
+    project.git("checkout", "-q", "-b", "topic")
+    project.commit({"net/pool.py": "def connection_pool_size(limit):\n    return max(1, limit)\n"})
+    assert shell(project, "sync", "-q").returncode == 0
+
+    async def test() -> None:
+        async with agent(project.path) as gi:
+            on_topic = await gi.call("search", query="connection pool size", limit=1)
+            assert on_topic["hits"][0]["path"] == "net/pool.py" and on_topic["index"]["ref"] == "topic"
+            project.git("checkout", "-q", "main")  # while the server runs
+            on_main = await gi.call("search", query="connection pool size", limit=5)
+            assert on_main["index"]["ref"] == "main" and on_main["index"]["fresh"] is True
+            assert "net/pool.py" not in [h["path"] for h in on_main["hits"]]
+            other = await gi.call("search", query="connection pool size", limit=1, ref="topic")
+            assert other["hits"][0]["path"] == "net/pool.py" and other["hits"][0]["refs"] == ["topic"]
+            assert "not indexed" in await gi.error("search", query="pool", ref="no-such-branch")
 
     run(test)
 

@@ -117,6 +117,24 @@ def test_upsert_is_idempotent_and_counted(store: VectorStore) -> None:
         assert ids_by_path(store) == {"a.py": {p.id for p in points[:3]}, "b.py": {points[3].id}}
 
 
+def test_refs_are_set_by_id_or_for_all_and_filtered_on(store: VectorStore) -> None:
+    """The refs payload (refs.py): set on chosen points or on all the repository's, and a
+    keyword a query filters on; delete_path keeps the points of several blobs."""
+    with store.session(write=True):
+        store.upsert([point("a.py", "b1", 0), point("a.py", "b2", 0), point("c.py", "b3", 0)])
+        store.set_refs(["main"])
+        store.set_refs(["feature", "main"], [point_id("a.py", "b2", 0)])
+        store.set_refs(["feature"], [point_id("c.py", "b3", 0)])
+        listed = {p["blob"]: p["refs"] for _, p in store.scroll()}
+        assert listed == {"b1": ["main"], "b2": ["feature", "main"], "b3": ["feature"]}
+        hits = store.query(Query(vector=unit(1), limit=10, where=(Match("refs", ("feature",)),)))
+        assert sorted(h.payload["blob"] for h in hits) == ["b2", "b3"]
+        store.delete_path("a.py", keep_blob=["b1", "b2"])  # both kept
+        assert store.count() == 3
+        store.delete_path("a.py", keep_blob=["b2"])
+        assert sorted(p["blob"] for _, p in store.scroll()) == ["b2", "b3"]
+
+
 def test_delete_path_keeps_the_new_blob_and_other_paths(store: VectorStore) -> None:
     old = [point("a.py", "old", i, seed=i) for i in range(3)]
     new = [point("a.py", "new", i, seed=20 + i) for i in range(2)]

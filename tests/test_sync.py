@@ -142,8 +142,8 @@ def test_revert_and_branch_switch_embed_nothing(repo: GitRepo, embedder: Countin
 
     embedder.reset()
     repo.git("checkout", "-q", "main")
-    back = run_sync(repo.path, embedder)
-    assert back.embedded == 0 and back.deleted == 1 and back.modified == 1
+    back = run_sync(repo.path, embedder)  # main is still indexed as it was: nothing to do
+    assert back.embedded == 0 and back.deleted == 0 and back.modified == 0 and back.refs == ["main"]
     assert verified(repo.path)
 
     embedder.reset()
@@ -296,7 +296,7 @@ def test_detached_head_and_ref(repo: GitRepo, embedder: CountingEmbedder) -> Non
     assert verified(repo.path, ref="main")
 
 
-def test_linked_worktree_has_its_own_index(repo: GitRepo, embedder: CountingEmbedder) -> None:
+def test_linked_worktree_shares_the_repositorys_index(repo: GitRepo, embedder: CountingEmbedder) -> None:
     repo.commit({"main.py": python_source("main")})
     repo.git("branch", "other")
     wt = repo.path.parent / "wt"
@@ -312,9 +312,10 @@ def test_linked_worktree_has_its_own_index(repo: GitRepo, embedder: CountingEmbe
     result = run_sync(wt / "sub", embedder)  # from a subdirectory of the worktree
     assert result.added == 2
     ix = open_index(wt)
-    assert ix.workspace.data_dir == repo.path / ".git" / "worktrees" / "wt" / "gitindex"
+    assert ix.workspace.data_dir == repo.path / ".git" / "gitindex"  # each worktree's HEAD is a ref of it
+    assert ix.workspace.collection == "repo" and result.refs == ["other"]
     assert verified(wt)
-    assert not (repo.path / ".git" / "gitindex" / "manifest.sqlite").exists()
+    assert not (repo.path / ".git" / "worktrees" / "wt" / "gitindex").exists()
 
 
 def test_plain_directory(tmp_path: Path, embedder: CountingEmbedder) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gitindex.cli.options import BackendOpt, CollOpt, DeviceOpt, JsonOpt, ModelOpt, UrlOpt, err, open_index
-from gitindex.errors import GitindexError
+from gitindex.errors import ConfigError, GitindexError
 
 if TYPE_CHECKING:
     from gitindex.api import Index
@@ -34,6 +34,8 @@ def search(
     files_only: Annotated[bool, typer.Option("--files-only", "-l", help="Print only the paths of the files hit, best first.")] = False,
     context: Annotated[int, typer.Option("--context", "-C", min=0, help="Show N more lines of the file around each snippet.")] = 0,
     refresh: Annotated[bool, typer.Option("--refresh", help="Sync first if the index lags HEAD.")] = False,
+    ref: Annotated[str | None, typer.Option("--ref", help="Only chunks of this tracked ref's tree (default: the checked-out branch).")] = None,
+    all_refs: Annotated[bool, typer.Option("--all-refs", help="Search every tracked ref; each hit says which refs hold it.")] = False,
     as_json: JsonOpt = False, model: ModelOpt = None, qdrant_url: UrlOpt = None,
     collection: CollOpt = None, device: DeviceOpt = None, backend: BackendOpt = None,
 ) -> None:
@@ -48,19 +50,24 @@ def search(
         check_filters(path_glob, lang, symbol)  # before anything is opened (search checks it again)
     with open_index(path, plain=True, model=model, qdrant_url=qdrant_url, collection=collection,
                     device=device, backend=backend) as index:
-        fresh = index.freshness() if index.is_git else None
+        if ref is not None and all_refs:
+            raise ConfigError("--ref and --all-refs exclude each other")
+        fresh = index.freshness(ref) if index.is_git and not all_refs else None
         if fresh is not None and fresh.stale and refresh:
-            index.sync()
-            fresh = index.freshness()
+            index.sync(ref)
+            fresh = index.freshness(ref)
+        if fresh is not None and fresh.note:
+            err(f"gitindex: {fresh.note}")
         if fresh is not None and fresh.stale:
             err(f"gitindex: {fresh.describe()}")
-        hits = index.search(query, limit=limit, path=path_glob, mode=mode, lang=lang, symbol=symbol)
+        hits = index.search(query, limit=limit, path=path_glob, mode=mode, lang=lang, symbol=symbol,
+                            ref=ref, all_refs=all_refs)
         if files_only:
             _print_files(hits, as_json)
         elif as_json:
             typer.echo(json.dumps([h.to_json() for h in hits]))
         elif hits:
-            _print_hits(index, hits, query, context)
+            _print_hits(index, hits, query, context, all_refs)
     if not hits and not as_json:
         err("gitindex: no results (is the repository indexed? run `gitindex sync`)")
 
@@ -103,21 +110,22 @@ def _shown(index: Index, hit: Hit, query: str, context: int) -> tuple[int, list[
     return first, code
 
 
-def _heading(hit: Hit) -> str:
+def _heading(hit: Hit, refs: bool = False) -> str:
     from gitindex.repo import display_path  # a path's bytes that are not UTF-8, as \xNN
 
     symbol = f"  {hit.symbol}" + (f" ({hit.kind})" if hit.kind else "") if hit.symbol else ""
-    return f"{display_path(hit.path)}:{hit.start_line}-{hit.end_line}{symbol}  score {hit.score:.3f}"
+    held = f"  in {', '.join(hit.refs)}" if refs and hit.refs else ""
+    return f"{display_path(hit.path)}:{hit.start_line}-{hit.end_line}{symbol}  score {hit.score:.3f}{held}"
 
 
-def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> None:
+def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int, refs: bool = False) -> None:
     """path:start-end, symbol and score, then the snippet with line numbers: highlighted with
     rich on a terminal, plain text otherwise (a pipe needs no colours, nor their 0.1 s)."""
     if not (sys.stdout.isatty() or os.environ.get("FORCE_COLOR")):
         for n, hit in enumerate(hits):
             first, code = _shown(index, hit, query, context)
             width = len(str(first + len(code) - 1)) + 2
-            lines = [_heading(hit)] + [f"{first + i:>{width}} {line}" for i, line in enumerate(code)]
+            lines = [_heading(hit, refs)] + [f"{first + i:>{width}} {line}" for i, line in enumerate(code)]
             typer.echo(("\n" if n else "") + "\n".join(lines) + _more(hit, len(code), context))
         return
     from rich.console import Console
@@ -134,6 +142,8 @@ def _print_hits(index: Index, hits: Sequence[Hit], query: str, context: int) -> 
             if hit.kind:
                 head.append(f" ({hit.kind})", style="dim")
         head.append(f"  score {hit.score:.3f}", style="dim")
+        if refs and hit.refs:
+            head.append(f"  in {', '.join(hit.refs)}", style="yellow")
         if n:
             console.print()
         console.print(head)

@@ -27,6 +27,12 @@ def status(
     typer.echo(f"indexed:  {synced} (HEAD {head}); {info['files']} files, {info['points']} points")
     if info["pending_files"]:
         typer.echo(f"pending:  {info['pending_files']} files differ from HEAD: run `gitindex sync`")
+    if len(info["refs"]) > 1 or (info["refs"] and info["refs"][0]["ref"] != info["ref"]):
+        for ref in info["refs"]:
+            state = {True: "fresh", False: "moved since: run `gitindex sync`", None: ""}[ref["fresh"]]
+            mark = "*" if ref["ref"] == info["ref"] else " "
+            typer.echo(f"ref:     {mark}{ref['ref']} at {(ref['commit'] or 'nothing')[:12]}, {ref['files']} files"
+                       + (f"; {state}" if state else ""))
     typer.echo(f"store:    {info['store']} (collection {info['collection']})")
     typer.echo(f"model:    {info['model']}")
     last = info["last_run"]

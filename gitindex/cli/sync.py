@@ -29,7 +29,7 @@ from gitindex.cli.options import (
     PathArg,
     QuietOpt,
     RebuildOpt,
-    RefOpt,
+    RefsOpt,
     StagedOpt,
     UrlOpt,
     err,
@@ -54,7 +54,7 @@ def command(plain: bool) -> Callable[..., None]:
     """The sync command; `plain` lets PATH be a directory outside any git repository."""
 
     def sync_command(
-        path: PathArg = Path("."), ref: RefOpt = None, staged: StagedOpt = False, as_json: JsonOpt = False,
+        path: PathArg = Path("."), ref: RefsOpt = None, staged: StagedOpt = False, as_json: JsonOpt = False,
         quiet: QuietOpt = False, batch_size: BatchOpt = None, max_file_size: MaxSizeOpt = None,
         max_files: MaxFilesOpt = None, model: ModelOpt = None, qdrant_url: UrlOpt = None,
         collection: CollOpt = None, include: IncludeOpt = None, exclude: ExcludeOpt = None,

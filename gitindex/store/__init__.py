@@ -20,14 +20,16 @@ LAYOUT = "3"
 # Payload fields every point carries (see writer.py); INDEXED_FIELDS have keyword indexes.
 PAYLOAD_FIELDS = (
     "path", "blob", "hash", "start_line", "end_line", "language", "text", "commit", "model", "chunker",
-    "parts", "ext", "symbol", "kind", "names", "defines", "repo",
+    "parts", "ext", "symbol", "kind", "names", "defines", "repo", "refs",
 )
-INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines", "repo")
+INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines", "repo", "refs")
+# The refs whose trees hold a point (refs.py): a search for one ref keeps the points listing it.
+REFS = "refs"
 # The repository key: a tenant index (Qdrant keeps each repository's points together), and a
 # condition every adapter adds to each read, delete and search of a repository's store.
 REPO = "repo"
 # What adopting a store and verifying it read back: everything but the text.
-SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker")
+SCROLL_FIELDS = ("path", "blob", "hash", "start_line", "end_line", "commit", "model", "chunker", "refs")
 # Candidates a search explores in each HNSW graph (embedded segments and a server collection
 # alike): Recall@10 0.99 against exact search at 250k chunks (benchmarks/ann.py).
 HNSW_EF = 128
@@ -140,8 +142,12 @@ class VectorStore(Protocol):
         """Write points; returns once the store has acknowledged them."""
         ...
 
-    def delete_path(self, path: str, keep_blob: str | None = None) -> None:
-        """Delete every point of `path` except those of blob `keep_blob`."""
+    def delete_path(self, path: str, keep_blob: str | Sequence[str] | None = None) -> None:
+        """Delete every point of `path` except those of blob `keep_blob` (or of these blobs)."""
+        ...
+
+    def set_refs(self, refs: Sequence[str], ids: Sequence[str] | None = None) -> None:
+        """Set the refs that hold these points (None: every point of the repository)."""
         ...
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
@@ -231,6 +237,12 @@ def open_store(
         store = EmbeddedStore(data_dir / "qdrant" / collection, collection, lock_timeout)
     store.repo = repo
     return store
+
+
+def kept_blobs(keep_blob: str | Sequence[str] | None) -> list[Match]:
+    """delete_path's exception: the points of these blobs stay."""
+    blobs = (keep_blob,) if isinstance(keep_blob, str) else tuple(keep_blob or ())
+    return [Match("blob", blobs)] if blobs else []
 
 
 def scoped(repo: str, where: Sequence[Match] = ()) -> tuple[Match, ...]:

@@ -23,12 +23,14 @@ from gitindex.store import (
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
+    REFS,
     REPO,
     SCROLL_FIELDS,
     Match,
     PointData,
     ScoredPayload,
     Sparse,
+    kept_blobs,
     scoped,
 )
 from gitindex.store import Query as SearchQuery
@@ -41,9 +43,10 @@ else:
 
 _UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a file of thousands
 # of chunks (one batch) would otherwise hold 12 KB of float objects per point at once
+_IDS_PAGE = 1024  # point ids per update when refs are set by id
 _READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
 _READER_POLL = 1.0  # a waiting reader refreshes its marker this often, so it never looks stale
-_WATCH_EVERY = 0.05  # seconds between a kept-open writer's checks for a waiting reader
+_WATCH_EVERY = 0.02  # seconds between a kept shard's checks for a waiting process
 _FLUSH_EVERY = 2.0  # seconds of writes a kept-open shard may hold in its WAL alone
 # Points collect in one appendable segment, whose vectors, id map and payload indexes stay in
 # RAM; once it holds this many bytes of vectors (about 11k points of 384 floats) optimize()
@@ -431,13 +434,25 @@ class EmbeddedStore:
         except Exception as exc:  # qdrant_edge raises plain exceptions; OSError from mkdir
             raise _store_error(exc, self.path, None) from None
 
-    def delete_path(self, path: str, keep_blob: str | None = None) -> None:
+    def delete_path(self, path: str, keep_blob: str | Sequence[str] | None = None) -> None:
         if self._shard is None:
             return
-        keep = [Match("blob", (keep_blob,))] if keep_blob else []
-        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=keep)
+        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=kept_blobs(keep_blob))
         assert these is not None
         self._shard.update(qe.UpdateOperation.delete_points_by_filter(these))
+
+    def set_refs(self, refs: Sequence[str], ids: Sequence[str] | None = None) -> None:
+        if self._shard is None:
+            return
+        payload = {REFS: sorted(refs)}
+        if ids is None:
+            everything = _filter(scoped(self.repo))
+            op = (qe.UpdateOperation.set_payload_by_filter(everything, payload) if everything is not None
+                  else qe.UpdateOperation.set_payload_by_filter(qe.Filter(), payload))
+            self._shard.update(op)
+            return
+        for i in range(0, len(ids), _IDS_PAGE):
+            self._shard.update(qe.UpdateOperation.set_payload(list(ids[i:i + _IDS_PAGE]), payload))
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         shard = self._shard

@@ -18,6 +18,7 @@ from gitindex.store import (
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
+    REFS,
     REPO,
     SCROLL_FIELDS,
     Match,
@@ -25,6 +26,7 @@ from gitindex.store import (
     Query,
     ScoredPayload,
     Sparse,
+    kept_blobs,
     scoped,
 )
 from gitindex.store.paging import PAGE, pages, vectors_by_hash
@@ -135,13 +137,25 @@ class RemoteStore:
             wait=True,
         )
 
-    def delete_path(self, path: str, keep_blob: str | None = None) -> None:
+    def delete_path(self, path: str, keep_blob: str | Sequence[str] | None = None) -> None:
         if not self.exists():
             return
-        keep = [Match("blob", (keep_blob,))] if keep_blob else []
-        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=keep)
+        these = _filter(scoped(self.repo, [Match("path", (path,))]), unless=kept_blobs(keep_blob))
         assert these is not None
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=these), wait=True)
+
+    def set_refs(self, refs: Sequence[str], ids: Sequence[str] | None = None) -> None:
+        if not self.exists():
+            return
+        payload = {REFS: sorted(refs)}
+        if ids is None:
+            selector: Any = models.FilterSelector(filter=_filter(scoped(self.repo)) or models.Filter())
+            with self._failures():
+                self.client.set_payload(self.collection, payload=payload, points=selector, wait=True)
+            return
+        for i in range(0, len(ids), 1024):
+            with self._failures():
+                self.client.set_payload(self.collection, payload=payload, points=list(ids[i:i + 1024]), wait=True)
 
     def layout(self) -> str | None:
         if not self.exists():

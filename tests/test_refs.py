@@ -1,0 +1,263 @@
+"""Every branch in one index: ref-aware points, no duplicate vectors, search by ref. Real
+repositories, branches, worktrees and hooks; the real model and the real embedded store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GIT_ENV, CountingEmbedder, GitRepo, open_index, python_source
+from typer.testing import CliRunner
+
+from gitindex.cli import app
+from gitindex.manifest import _MIGRATIONS, Manifest
+from gitindex.store import REFS
+
+
+def gi(*args: str, code: int = 0) -> Any:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def points(path: Path) -> dict[str, dict[str, Any]]:
+    """Every stored point's payload (path, blob, refs), by id."""
+    with open_index(path) as ix:
+        store = ix.workspace.store
+        with store.session():
+            return {pid: p for pid, p in store.scroll()}
+
+
+def holders(path: Path, file: str) -> set[tuple[str, ...]]:
+    """The refs lists of a file's points."""
+    return {tuple(p[REFS]) for p in points(path).values() if p["path"] == file}
+
+
+def search_paths(repo: GitRepo, query: str, *args: str) -> list[str]:
+    hits = json.loads(gi("search", query, "--repo", str(repo.path), "--json", "-n", "20", *args).stdout)
+    return [h["path"] for h in hits]
+
+
+def verify_ok(repo: GitRepo, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(gi("verify", str(repo.path), "--json", *args).stdout)
+    assert out["ok"], out
+    return out
+
+
+def sync(repo: GitRepo, embedder: CountingEmbedder, ref: str | list[str] | None = None) -> Any:
+    with open_index(repo.path, embedder) as ix:
+        return ix.sync(ref)
+
+
+@pytest.fixture
+def two_branches(repo: GitRepo, embedder: CountingEmbedder) -> GitRepo:
+    """main: common.py, billing.py; feature: billing.py changed, shipping.py added. Only main
+    is synced."""
+    repo.commit({"common.py": python_source("common", 4), "billing.py": python_source("billing", 3)})
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.commit({"billing.py": python_source("invoice", 3), "shipping.py": python_source("parcel", 3)})
+    repo.git("checkout", "-q", "main")
+    first = sync(repo, embedder)
+    assert first.refs == ["main"] and first.embedded > 0
+    return repo
+
+
+def test_a_second_ref_embeds_only_its_new_chunks_and_stores_each_chunk_once(
+        two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    before = points(repo.path)
+    embedder.reset()
+    done = sync(repo, embedder, "feature")
+    assert done.refs == ["feature"] and any("started from main" in n for n in done.notes)
+    new_chunks = len({p["hash"] for p in points(repo.path).values()} - {p["hash"] for p in before.values()})
+    assert len(embedder.texts) == new_chunks  # only billing.py's and shipping.py's new chunks
+    after = points(repo.path)
+    distinct = {(p["path"], p["blob"], p["start_line"]) for p in after.values()}
+    assert len(after) == len(distinct)  # no chunk stored twice
+    assert holders(repo.path, "common.py") == {("feature", "main")}  # shared: listed by both
+    assert holders(repo.path, "shipping.py") == {("feature",)}
+    assert holders(repo.path, "billing.py") == {("main",), ("feature",)}  # one blob per branch
+    verify_ok(repo)
+    assert verify_ok(repo, "--ref", "feature")["refs"] == ["feature"]
+    assert verify_ok(repo, "--ref", "main")["refs"] == ["main"]
+
+
+def test_search_by_ref_returns_only_that_refs_tree(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    assert "shipping.py" not in search_paths(repo, "parcel function")  # default: the checked-out main
+    assert "shipping.py" not in search_paths(repo, "parcel function", "--ref", "main")
+    assert search_paths(repo, "parcel function", "--ref", "feature")[0] == "shipping.py"
+    for ref in ("main", "feature"):  # every hit's blob is the one that ref's tree has (checked with git)
+        hits = json.loads(gi("search", "handle case", "--repo", str(repo.path), "--json", "-n", "50",
+                             "--ref", ref).stdout)
+        with open_index(repo.path) as ix:
+            store = ix.workspace.store
+            with store.session():
+                blobs = {(p["path"], p["start_line"]): p["blob"] for _, p in store.scroll()
+                         if ref in p[REFS]}
+        for hit in hits:
+            assert ref in hit["refs"]
+            assert repo.git("rev-parse", f"{ref}:{hit['path']}") == blobs[(hit["path"], hit["start_line"])]
+    everywhere = json.loads(gi("search", "billing", "--repo", str(repo.path), "--json", "--all-refs", "-n", "30").stdout)
+    assert {tuple(h["refs"]) for h in everywhere if h["path"] == "common.py"} == {("feature", "main")}
+    assert {tuple(h["refs"]) for h in everywhere if h["path"] == "billing.py"} <= {("main",), ("feature",)}
+    plain = gi("search", "parcel", "--repo", str(repo.path), "--all-refs").stdout
+    assert "in feature" in plain
+    missing = gi("search", "x", "--repo", str(repo.path), "--ref", "nope", code=1)
+    assert "not indexed" in missing.output and "main" in missing.output
+    gi("search", "x", "--repo", str(repo.path), "--ref", "main", "--all-refs", code=2)
+
+
+def test_a_branch_switch_and_commits_move_only_their_ref(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    repo.git("checkout", "-q", "feature")
+    embedder.reset()
+    switched = sync(repo, embedder)  # the checked-out branch is tracked and synced: nothing to do
+    assert switched.refs == ["feature"] and embedder.texts == [] and switched.added == switched.modified == 0
+    assert search_paths(repo, "parcel function")[0] == "shipping.py"  # now the default view
+    repo.commit({"common.py": python_source("shared", 4)})  # on feature only
+    moved = sync(repo, embedder)
+    assert moved.modified == 1
+    assert holders(repo.path, "common.py") == {("main",), ("feature",)}  # main keeps its version
+    verify_ok(repo)
+    status = json.loads(gi("status", str(repo.path), "--json").stdout)
+    assert status["ref"] == "feature"
+    assert {r["ref"]: r["fresh"] for r in status["refs"]} == {"feature": True, "main": True}
+
+
+def test_a_deleted_branch_is_dropped_from_every_point(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    repo.git("branch", "-q", "-D", "feature")
+    dropped = sync(repo, embedder)
+    assert any("dropped ref feature" in n for n in dropped.notes)
+    assert holders(repo.path, "common.py") == {("main",)}
+    assert holders(repo.path, "shipping.py") == set()  # no ref holds it: gone
+    assert holders(repo.path, "billing.py") == {("main",)}
+    verify_ok(repo)
+    assert [r["ref"] for r in json.loads(gi("status", str(repo.path), "--json").stdout)["refs"]] == ["main"]
+
+
+def test_configured_ref_patterns_are_kept_synced_and_dropped_when_they_stop_matching(
+        repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"app.py": python_source("app", 3)})
+    for version in ("1", "2"):
+        repo.git("checkout", "-q", "-b", f"release/{version}", "main")
+        repo.commit({f"notes_{version}.py": python_source(f"notes{version}", 2)})
+    repo.git("checkout", "-q", "main")
+    (repo.path / ".git" / "info" / "exclude").write_text(".gitindex.toml\n")  # stays on every branch
+    (repo.path / ".gitindex.toml").write_text('refs = ["release/*"]\n')
+    done = sync(repo, embedder)
+    assert done.refs == ["main", "release/1", "release/2"]
+    assert holders(repo.path, "app.py") == {("main", "release/1", "release/2")}
+    verify_ok(repo)
+    repo.git("checkout", "-q", "release/2")  # a tracked ref moves: the next sync follows it
+    repo.commit({"notes_2.py": python_source("notes2b", 2)})
+    repo.git("checkout", "-q", "main")
+    assert sync(repo, embedder).refs == ["main", "release/1", "release/2"]
+    (repo.path / ".gitindex.toml").write_text('refs = ["release/2"]\n')
+    narrowed = sync(repo, embedder)
+    assert any("dropped ref release/1" in n for n in narrowed.notes)
+    assert holders(repo.path, "notes_1.py") == set()
+    verify_ok(repo)
+
+
+def test_worktrees_share_one_index(two_branches: GitRepo, embedder: CountingEmbedder, tmp_path: Path) -> None:
+    repo = two_branches
+    other = tmp_path / "other-worktree"
+    repo.git("worktree", "add", "-q", str(other), "feature")
+    embedder.reset()
+    with open_index(other, embedder) as ix:
+        assert ix.workspace.data_dir == repo.path / ".git" / "gitindex"  # the main worktree's
+        done = ix.sync()
+    assert done.refs == ["feature"]
+    assert len(embedder.texts) > 0  # feature's new chunks only...
+    embedder.reset()
+    repo.git("worktree", "add", "-q", "--detach", str(tmp_path / "third"), "main")
+    with open_index(tmp_path / "third", embedder) as ix:
+        third = ix.sync()
+    assert third.refs == ["HEAD@third"] and embedder.texts == []  # ...and a third embeds nothing
+    assert holders(repo.path, "common.py") == {("HEAD@third", "feature", "main")}
+    hits = json.loads(gi("search", "parcel function", "--repo", str(other), "--json").stdout)
+    assert hits[0]["path"] == "shipping.py"  # from the feature worktree: its view
+    verify_ok(repo)
+
+
+def test_hooks_a_branch_switch_answers_for_the_new_branch_without_embedding(repo: GitRepo) -> None:
+    repo.commit({"common.py": python_source("common", 3)})
+    gi("hooks", "install", str(repo.path), "--foreground")
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=repo.path, env=env, check=True)
+    switched = subprocess.run(["git", "checkout", "-q", "-b", "topic"], cwd=repo.path, env=env,
+                              capture_output=True, text=True, check=True)
+    assert "gitindex" in switched.stderr
+    last = json.loads(gi("log", str(repo.path), "--json", "-n", "1").stdout)[-1]
+    assert last["ok"] and last["summary"]["chunks"]["embedded"] == 0
+    status = json.loads(gi("status", str(repo.path), "--json").stdout)
+    assert status["ref"] == "topic" and {r["ref"] for r in status["refs"]} == {"main", "topic"}
+    assert search_paths(repo, "common function")[0] == "common.py"
+    verify_ok(repo)
+
+
+def test_an_index_from_before_refs_becomes_the_checked_out_branchs(repo: GitRepo, embedder: CountingEmbedder) -> None:
+    repo.commit({"common.py": python_source("common", 3)})
+    sync(repo, embedder)
+    with open_index(repo.path) as ix:  # as an older gitindex left it: one unnamed view, points without refs
+        ix.workspace.manifest.rename("main", "")
+        with ix.workspace.store.session(write=True):
+            ix.workspace.store.set_refs([""])
+    assert search_paths(repo, "common function")[0] == "common.py"  # answers before any sync
+    embedder.reset()
+    done = sync(repo, embedder)
+    assert any("now tracks refs" in n for n in done.notes) and embedder.texts == []
+    assert holders(repo.path, "common.py") == {("main",)}
+    verify_ok(repo)
+
+
+def test_the_manifest_migration_keeps_what_was_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, script in enumerate(_MIGRATIONS[:2], start=1):  # the schema before refs
+        for statement in filter(str.strip, script.split(";")):
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.execute("INSERT INTO files VALUES ('a.py', 'b1', 33188, 2)")
+    db.execute("INSERT INTO dirty VALUES ('a.py')")
+    db.execute("INSERT INTO meta VALUES ('synced_tree', 't1'), ('synced_commit', 'c1'), ('model', 'm')")
+    db.close()
+    m = Manifest(path)
+    assert [s.ref for s in m.tracked()] == [""] and m.get("synced_tree") == "t1" and m.get("synced_commit") == "c1"
+    assert m.file("a.py") is not None and m.dirty() == ["a.py"] and m.get("model") == "m"
+    m.ref = "main"
+    assert m.file("a.py") is None and m.get("synced_tree") is None
+    m.close()
+
+
+@pytest.mark.parametrize("step", ["ref-relisted", "ref-dropping"])
+def test_a_sync_killed_while_a_ref_is_added_or_dropped_is_finished_by_the_next(
+        two_branches: GitRepo, embedder: CountingEmbedder, step: str) -> None:
+    """SIGKILL (the test-only switch in gitindex/faults.py) between the store's re-listing and
+    the manifest's record: the next sync redoes it, and every ref's view is exact."""
+    repo = two_branches
+    env = {**os.environ, "_GITINDEX_TEST_KILL_AT": step}
+    if step == "ref-dropping":
+        sync(repo, embedder, "feature")
+        repo.git("branch", "-q", "-D", "feature")
+    args = ["--ref", "feature"] if step == "ref-relisted" else []
+    killed = subprocess.run([sys.executable, "-m", "gitindex", "sync", *args], cwd=repo.path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    again = sync(repo, embedder, "feature" if step == "ref-relisted" else None)
+    assert again.complete
+    verify_ok(repo)
+    expected = {"main", "feature"} if step == "ref-relisted" else {"main"}
+    assert {r["ref"] for r in json.loads(gi("status", str(repo.path), "--json").stdout)["refs"]} == expected
