@@ -73,6 +73,7 @@ SYNCED_TREE, SYNCED_COMMIT, LAST_RUN = "synced_tree", "synced_commit", "last_run
 STORE_POINTS = "store_points"  # the store's point count when a sync last wrote to it
 REPO_KEY = "repo_key"  # the repository key the points were written under
 REBUILDING = "rebuilding"  # the collection a blue/green rebuild writes into, until it completes
+SERVING = "serving"  # meanwhile, [model, chunker, layout] of the collection searchers still reach
 # A switch of model or chunker (or a rebuild) built beside the embedded index searches use
 # (store/swap.py): JSON {"phase": "building" | "swapping", "model", "chunker", "layout": what is
 # built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.

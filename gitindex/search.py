@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from gitindex import lexical, refs
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, IndexMismatchError, NotIndexedError, StoreError
-from gitindex.manifest import LAYOUT, MODEL, STORE_POINTS, ManifestError
+from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, ManifestError
 from gitindex.paths import glob_filter
 from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
@@ -144,8 +145,19 @@ def _freshness(ws: Workspace, repo: Repo, view: str | None, ref: str | None, not
 
 
 def check_index(ws: Workspace) -> None:
-    """Queries must be embedded by the model that built the index, against the layout it has."""
-    built = ws.manifest.get(MODEL)
+    """Queries must be embedded by the model that built the index, against the layout it has:
+    during a server's blue/green rebuild, the collection searchers still reach."""
+    m = ws.manifest
+    serving = m.get(SERVING) if m.get(REBUILDING) else None
+    if serving is not None:
+        built, _chunker, layout = json.loads(serving)
+        if built != ws.model_key:
+            raise IndexMismatchError(
+                f"a rebuild with model {m.get(MODEL)!r} is under way (into {m.get(REBUILDING)}); until it "
+                f"completes, searches reach the collection built with {built!r}: search with that model's "
+                "settings, or run `gitindex sync` to finish the rebuild")
+        return
+    built = m.get(MODEL)
     if built is not None and built != ws.model_key:
         model, _, variant = built.partition("#")
         if variant and not ws.model_key.endswith(f"#{variant}") and built.partition("#")[0] == ws.model_key.partition("#")[0]:
@@ -157,7 +169,7 @@ def check_index(ws: Workspace) -> None:
             f"the index was built with model {built!r}, not {ws.model_key!r}: search with "
             f"{hint}, or re-index with `gitindex sync --rebuild` and these settings"
         )
-    layout = ws.manifest.get(LAYOUT) or "1"
+    layout = m.get(LAYOUT) or "1"
     if built is not None and layout != STORE_LAYOUT:
         raise IndexMismatchError(
             f"the index was built by an older gitindex (store layout {layout}, now {STORE_LAYOUT}): "

@@ -35,6 +35,7 @@ from gitindex.manifest import (
     REBUILDING,
     REPO_KEY,
     SELECTION,
+    SERVING,
     STORE,
     STORE_POINTS,
     SWITCH,
@@ -219,7 +220,7 @@ def _sync_views(ws: Workspace, views: Sequence[View], result: SyncResult, progre
     if result.complete and m.get(REBUILDING):  # every view complete: searchers switch to the rebuilt collection
         with ws.store.session(write=True):
             ws.store.finish_rebuild()
-        m.set(**{REBUILDING: None})
+        m.set(**{REBUILDING: None, SERVING: None})
     return done and result.complete
 
 
@@ -423,7 +424,7 @@ class _Reconcile:
                 building = self.store.begin_rebuild()
             m.reset()
             if building:
-                m.set(**{REBUILDING: building})
+                m.set(**{REBUILDING: building, SERVING: json.dumps(built) if built[0] is not None else None})
                 self.result.notes.append(f"rebuilding into {building}; searches use the current "
                                          "collection until it is complete")
         m.set(**{MODEL: wanted[0], CHUNKER: wanted[1], LAYOUT: wanted[2], **here})

@@ -261,3 +261,18 @@ def test_a_sync_killed_while_a_ref_is_added_or_dropped_is_finished_by_the_next(
     verify_ok(repo)
     expected = {"main", "feature"} if step == "ref-relisted" else {"main"}
     assert {r["ref"] for r in json.loads(gi("status", str(repo.path), "--json").stdout)["refs"]} == expected
+
+
+def test_a_chunker_switch_rebuilds_every_tracked_ref(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    """The switch is built beside the index (store/swap.py); the new index holds every tracked
+    ref's view, not only the checked-out one."""
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    (repo.path / ".git" / "info" / "exclude").write_text(".gitindex.toml\n")
+    (repo.path / ".gitindex.toml").write_text('chunker = "lines"\n')
+    switched = sync(repo, embedder)
+    assert switched.complete and any("switched to the new index" in n for n in switched.notes), switched.notes
+    status = json.loads(gi("status", str(repo.path), "--json").stdout)
+    assert {r["ref"]: r["fresh"] for r in status["refs"]} == {"main": True, "feature": True}
+    assert holders(repo.path, "shipping.py") == {("feature",)}
+    verify_ok(repo)

@@ -744,7 +744,14 @@ def test_a_server_rebuild_is_blue_green_and_resumes(repo: GitRepo, embedder: Cou
     with index() as reader:
         assert len(reader.search("handle m3 case 1", limit=20)) >= 4
 
-    with index() as ix:  # the next sync resumes the rebuild, completes it, and switches
+    with index(backend="onnx", max_files=1) as ix:  # a rebuild with another model, cut short
+        assert not ix.sync(rebuild=True).complete
+    with index() as reader:  # searchers reach the old collection: its model's queries still work
+        assert len(reader.search("handle m3 case 1", limit=20)) >= 4
+    with index(backend="onnx") as reader, pytest.raises(gitindex.errors.IndexMismatchError, match="under way"):
+        reader.search("handle m3 case 1")  # the new model's queries would not match the old vectors
+
+    with index(backend="onnx") as ix:  # the next sync resumes the rebuild, completes it, and switches
         done = ix.sync()
         assert done.complete and any("resuming the rebuild" in note for note in done.notes)
         assert ix.verify().ok
