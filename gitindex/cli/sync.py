@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -110,7 +111,10 @@ def _ctrl_c() -> Iterator[Callable[[], bool]]:
         if asked:
             raise KeyboardInterrupt
         asked.append(signum)
-        err("gitindex: stopping after the current batch (Ctrl-C again to stop now)")
+        # os.write, not print: a handler that writes to sys.stderr while the main thread is in the
+        # middle of a write there raises "reentrant call" (a bug's exit 3, seen once).
+        with contextlib.suppress(OSError):
+            os.write(2, b"gitindex: stopping after the current batch (Ctrl-C again to stop now)\n")
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
