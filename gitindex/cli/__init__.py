@@ -36,8 +36,8 @@ class _ErrorBoundary(TyperGroup):
             options.err("gitindex: interrupted")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
-            if _is_click(exc):  # the parser's own: usage errors, --help, Exit, Abort
-                raise
+            if _is_click(exc) or isinstance(exc, BrokenPipeError):  # the parser's own (usage errors,
+                raise  # --help, Exit, Abort); a reader that went away (`| head`): main() ends quietly
             known = _environment_error(exc)
             if known is not None:  # the machine's fault, not gitindex's: say which and where
                 options.err(f"gitindex: error: {known}")
@@ -141,6 +141,9 @@ def main() -> None:
     verb = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
         (make_app([verb]) if verb in _VERBS else make_app())(prog_name="gitindex")
+    except BrokenPipeError:  # the reader of stdout went away (`gitindex search ... | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (the exit's flush would fail again)
+        sys.exit(EXIT_ERROR)
     except SystemExit as exc:
         if exc.code == EXIT_INTERRUPTED:  # the library has unwound (a second Ctrl-C included): end
             sys.stdout.flush()  # now, not once the batch threads finish their batch (seconds)
