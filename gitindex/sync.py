@@ -240,6 +240,16 @@ def _with_tracked(ws: Workspace, views: Sequence[View]) -> list[View]:
     return found
 
 
+_RELIST_PAGE = 2048  # points re-listed per store session: searches get in between (a large view
+# takes seconds: Qdrant moves each point it updates out of its immutable segment)
+
+
+def _set_refs(ws: Workspace, refs: list[str], ids: list[str]) -> None:
+    for start in range(0, len(ids), _RELIST_PAGE):
+        with ws.store.session(write=True):
+            ws.store.set_refs(refs, ids[start:start + _RELIST_PAGE])
+
+
 def _ids(ws: Workspace, items: Sequence[tuple[str, str, int]]) -> list[str]:
     return [point_id(path, blob, i, ws.store.repo) for path, blob, chunks in items for i in range(chunks)]
 
@@ -258,9 +268,8 @@ def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
             best = (differ, state.ref)
     if best is None:
         return
-    with ws.store.session(write=True):
-        for holders, items in m.view_groups(best[1]):
-            ws.store.set_refs(sorted(holders | {view.ref}), _ids(ws, items))
+    for holders, items in m.view_groups(best[1]):
+        _set_refs(ws, sorted(holders | {view.ref}), _ids(ws, items))
     faults.reached("ref-relisted")
     m.seed(view.ref, best[1])
     result.notes.append(f"{view.ref}: started from {best[1]}'s index ({best[0]} files differ)")
@@ -269,14 +278,15 @@ def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
 def _drop(ws: Workspace, ref: str) -> None:
     """Take `ref` off every point (a point no other ref holds goes), then stop tracking it."""
     m = ws.manifest
-    with ws.store.session(write=True):
-        for holders, items in m.view_groups(ref):
-            rest = holders - {ref}
-            if rest:
-                ws.store.set_refs(sorted(rest), _ids(ws, items))
-                continue
-            for path, _blob, _chunks in items:
-                ws.store.delete_path(path, keep_blob=sorted(m.blobs_elsewhere(path, ref)))
+    for holders, items in m.view_groups(ref):
+        rest = holders - {ref}
+        if rest:
+            _set_refs(ws, sorted(rest), _ids(ws, items))
+            continue
+        for start in range(0, len(items), _RELIST_PAGE // 8):
+            with ws.store.session(write=True):
+                for path, _blob, _chunks in items[start:start + _RELIST_PAGE // 8]:
+                    ws.store.delete_path(path, keep_blob=sorted(m.blobs_elsewhere(path, ref)))
     faults.reached("ref-dropping")
     m.forget(ref)
 
