@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -59,13 +60,18 @@ def measure(repo: Path, rounds: int, *, large: bool = False) -> dict[str, Any]:
         "no-op sync": [*gi, "sync", "--quiet"],
         "search": [*gi, "search", QUERY, "--limit", "3"],
     }
+    # As an installed gitindex runs: from .pyc files (pip writes them at install), not compiling
+    # its modules at every start, which PYTHONDONTWRITEBYTECODE (set on some machines) would make
+    # it do, while the floor's packages have theirs.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for argv in commands.values():  # warm the page cache and the .pyc files once
-        subprocess.run(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
     walls: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
         for name, argv in commands.items():
             started = time.perf_counter()
-            done = subprocess.run(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+            done = subprocess.run(argv, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False,
+                                  env=env)
             walls[name].append(time.perf_counter() - started)
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed in {repo}: {done.stderr.decode()[-500:]}")

@@ -7,6 +7,7 @@ from the repository's config file and the arguments it is given, never from the 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,10 +28,11 @@ if TYPE_CHECKING:
 
 @contextlib.contextmanager
 def _reading(ws: Workspace) -> Iterator[None]:
-    from gitindex.search import reading_manifest
-
-    with reading_manifest(ws):
+    """search.reading_manifest, without importing search (a no-op sync reads the refs here)."""
+    try:
         yield
+    except sqlite3.DatabaseError as exc:
+        raise ManifestError(ws.manifest_path, exc) from None
 
 
 def open(path: str | Path = ".", *, plain: bool = False, env: Mapping[str, str] | None = None,
