@@ -6,9 +6,7 @@ from the repository's config file and the arguments it is given, never from the 
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gitindex.config import load
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, EmptyRepositoryError, NotIndexedError
-from gitindex.manifest import ManifestError
+from gitindex.manifest import ManifestError, reading
 from gitindex.repo import Target
 from gitindex.workspace import Workspace, locate
 
@@ -24,15 +22,6 @@ if TYPE_CHECKING:
     from gitindex.search import Freshness, Hit
     from gitindex.sync import Progress, SyncResult, View
     from gitindex.verify import VerifyResult
-
-
-@contextlib.contextmanager
-def _reading(ws: Workspace) -> Iterator[None]:
-    """search.reading_manifest, without importing search (a no-op sync reads the refs here)."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        raise ManifestError(ws.manifest_path, exc) from None
 
 
 def open(path: str | Path = ".", *, plain: bool = False, env: Mapping[str, str] | None = None,
@@ -136,17 +125,14 @@ class Index:
                 seen.add(name)
                 views.append(View(name, repo.resolve(name), "config"))
         try:
-            with _reading(ws):
+            with reading(ws.manifest_path):
                 tracked = ws.manifest.tracked()
         except ManifestError:  # the sync sets it aside and rebuilds it (from the store, refs too)
             tracked = []
         for state in tracked:  # tracked refs that moved since their last sync
-            if state.ref in seen or refs.is_detached_name(state.ref) or state.ref == refs.LEGACY:
-                continue
-            if refs.exists(repo, state.ref):
-                target = repo.resolve(state.ref)
-                if target.tree != state.tree:
-                    views.append(View(state.ref, target, state.origin))
+            target = refs.tip(repo, state.ref) if state.ref not in seen else None
+            if target is not None and target.tree != state.tree:
+                views.append(View(state.ref, target, state.origin))
         return views
 
     def freshness(self, ref: str | None = None) -> Freshness | None:
@@ -207,13 +193,14 @@ class Index:
                 return verify(ws, ws.source(repo.resolve(ref)), ws.ref if ref == "HEAD" else refs.short(ref))
             if repo.head() is None:
                 raise EmptyRepositoryError
-            with _reading(ws):
+            with reading(ws.manifest_path):
                 tracked = [s.ref for s in ws.manifest.tracked()]
             names = tracked or [ws.ref]
-            views = [(name, ws.source(repo.resolve(refs.spec(name) if name != refs.LEGACY else "HEAD")))
-                     for name in names
-                     if (name == refs.LEGACY or refs.exists(repo, name))
-                     and not (refs.is_detached_name(name) and name != ws.ref)]
+            views = []
+            for name in names:  # the legacy view holds HEAD's tree; refs this worktree cannot see are left out
+                target = repo.resolve("HEAD") if name == refs.LEGACY else refs.tip(repo, name, ws.ref)
+                if target is not None:
+                    views.append((name, ws.source(target)))
             return verify_views(ws, views)
         except EmptyRepositoryError:  # no commits: the tree is empty, any stored point is stale
             return replace(verify(ws, None), note="nothing to verify: the repository has no commits")

@@ -3,6 +3,7 @@ tree (sqlite). A Manifest reads and writes one ref's view at a time (`ref`); chu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -79,6 +80,7 @@ SERVING = "serving"  # meanwhile, [model, chunker, layout] of the collection sea
 # built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.
 SWITCH = "switch"
 _TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta", "refs")
+_PER_REF = ("files", "dirty", "touched", "refs")  # the tables that hold one row set per ref
 
 
 class ManifestError(GitindexError):
@@ -270,7 +272,7 @@ class Manifest:
         """Stop tracking `ref` (its points were dropped or re-listed first)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "dirty", "touched", "refs"):
+            for table in _PER_REF:
                 self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (ref,))
             self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
 
@@ -278,7 +280,7 @@ class Manifest:
         """Name a view (the legacy view "" becomes the branch it was synced on)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "dirty", "touched", "refs"):
+            for table in _PER_REF:
                 self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (new,))
                 self.db.execute(f"UPDATE {table} SET ref = ? WHERE ref = ?", (new, old))
 
@@ -378,6 +380,16 @@ class Manifest:
             r[0]: (r[1], r[2], r[3], r[4])
             for r in self.db.execute("SELECT path, blob, mode, size, mtime_ns FROM dir_state")
         }
+
+
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """A page of the manifest at `path` that fails to read (a damaged file) is a ManifestError,
+    not a crash."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise ManifestError(path, exc) from None
 
 
 def set_aside(path: Path) -> Path:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import pygit2
 
 from gitindex.errors import ConfigError
-from gitindex.repo import Repo
+from gitindex.repo import Repo, Target
 
 LEGACY = ""  # the one view of an index made before refs, or of a plain directory
 _PREFIXES = ("refs/heads/", "refs/tags/", "refs/remotes/")
@@ -90,6 +90,15 @@ def exists(repo: Repo, name: str) -> bool:
         return True
     except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
         return False
+
+
+def tip(repo: Repo, name: str, current: str | None = None) -> Target | None:
+    """Where tracked `name` points, as this worktree sees it; None for the legacy view, a ref
+    that is gone, or a detached HEAD other than `current` (another worktree's HEAD is not ours
+    to read)."""
+    if name == LEGACY or (is_detached_name(name) and name != current) or not exists(repo, name):
+        return None
+    return repo.resolve(spec(name))
 
 
 def _worktree_exists(repo: Repo, name: str) -> bool:

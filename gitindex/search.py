@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gitindex import lexical, refs
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, IndexMismatchError, NotIndexedError, StoreError
-from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, ManifestError
+from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, reading
 from gitindex.paths import glob_filter
 from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
@@ -62,13 +61,9 @@ class Freshness:
                 "(run `gitindex sync`, or search with --refresh)")
 
 
-@contextlib.contextmanager
-def reading_manifest(ws: Workspace) -> Iterator[None]:
+def reading_manifest(ws: Workspace) -> contextlib.AbstractContextManager[None]:
     """A manifest page that fails to read (a damaged file) is a ManifestError, not a crash."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        raise ManifestError(ws.manifest_path, exc) from None
+    return reading(ws.manifest_path)
 
 
 def check_store(ws: Workspace) -> bool:
@@ -188,6 +183,7 @@ _COMMON_LANGUAGES = ("python", "javascript", "typescript", "go", "rust", "java",
                      "ruby", "php", "kotlin", "swift", "scala", "shell", "markdown", "yaml", "json", "toml")
 
 
+@functools.cache  # the CLI checks the filters before opening the index, search() again
 def known_languages() -> frozenset[str]:
     """Every name the index can record as a chunk's language: identify's file types, folded as
     chunking.language folds them, and `text` (a file with none). 10 ms: only for --lang."""
@@ -265,6 +261,8 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
         raise ConfigError(f"unknown search mode {mode!r}: choose one of {', '.join(MODES)}")
     if not query.strip():
         raise ConfigError("the query is empty: say what to look for")
+    if ref is not None and all_refs:
+        raise ConfigError("--ref and --all-refs exclude each other")
     language = check_filters(path_glob, lang, symbol)
     if not check_store(ws):
         return []

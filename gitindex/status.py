@@ -26,7 +26,7 @@ def _refs(ws: Workspace) -> list[dict[str, Any]]:
     for state in ws.manifest.tracked():
         fresh: bool | None = None
         if repo is not None and state.ref != refs.LEGACY and not (refs.is_detached_name(state.ref) and state.ref != ws.ref):
-            tip = repo.resolve(refs.spec(state.ref)) if refs.exists(repo, state.ref) else None
+            tip = refs.tip(repo, state.ref, ws.ref)  # None here: the ref is gone
             fresh = tip is not None and tip.tree == state.tree
         found.append({"ref": state.ref, "commit": state.commit, "files": ws.manifest.counts(state.ref)[0],
                       "origin": state.origin, "fresh": fresh})

@@ -233,10 +233,9 @@ def _with_tracked(ws: Workspace, views: Sequence[View]) -> list[View]:
         return found
     names = {v.ref for v in views}
     for state in ws.manifest.tracked():
-        name = state.ref
-        if name in names or name == refnames.LEGACY or refnames.is_detached_name(name) or not refnames.exists(repo, name):
-            continue
-        found.append(View(name, repo.resolve(name), state.origin))
+        target = refnames.tip(repo, state.ref) if state.ref not in names else None
+        if target is not None:
+            found.append(View(state.ref, target, state.origin))
     return found
 
 

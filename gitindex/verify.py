@@ -43,14 +43,15 @@ def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]
     chunk, and list exactly those views' refs (a view named None lists no refs to check)."""
     expected: defaultdict[str, set[str]] = defaultdict(set)
     names: list[str] = []
-    counter = ws.spec.token_counter()
+    spec, syntax = ws.spec, ws.syntax  # (each reads the manifest while a switch is under way)
+    counter = spec.token_counter()
     for name, source in views:
         if name is not None:
             names.append(name)
         if source is None:
             continue
         for entry in source.entries():
-            reason, chunks = examine(source, ws.selector, entry, counter, ws.spec.budget, ws.syntax)
+            reason, chunks = examine(source, ws.selector, entry, counter, spec.budget, syntax)
             if reason is None:
                 for i in range(len(chunks)):
                     held = expected[point_id(entry.path, entry.oid, i, ws.store.repo)]

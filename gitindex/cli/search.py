@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from gitindex.cli.options import BackendOpt, CollOpt, DeviceOpt, JsonOpt, ModelOpt, UrlOpt, err, open_index
-from gitindex.errors import ConfigError, GitindexError
+from gitindex.errors import GitindexError
 
 if TYPE_CHECKING:
     from gitindex.api import Index
@@ -50,8 +50,6 @@ def search(
         check_filters(path_glob, lang, symbol)  # before anything is opened (search checks it again)
     with open_index(path, plain=True, model=model, qdrant_url=qdrant_url, collection=collection,
                     device=device, backend=backend) as index:
-        if ref is not None and all_refs:
-            raise ConfigError("--ref and --all-refs exclude each other")
         fresh = index.freshness(ref) if index.is_git and not all_refs else None
         if fresh is not None and fresh.stale and refresh:
             index.sync(ref)

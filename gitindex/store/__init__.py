@@ -25,6 +25,7 @@ PAYLOAD_FIELDS = (
 INDEXED_FIELDS = ("path", "blob", "hash", "parts", "ext", "language", "names", "defines", "repo", "refs")
 # The refs whose trees hold a point (refs.py): a search for one ref keeps the points listing it.
 REFS = "refs"
+IDS_PAGE = 1024  # point ids per request when refs are set by id
 # The repository key: a tenant index (Qdrant keeps each repository's points together), and a
 # condition every adapter adds to each read, delete and search of a repository's store.
 REPO = "repo"

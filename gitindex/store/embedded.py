@@ -20,6 +20,7 @@ from gitindex.lock import FileLock, Timeout
 from gitindex.store import (
     DENSE,
     HNSW_EF,
+    IDS_PAGE,
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
@@ -43,7 +44,6 @@ else:
 
 _UPSERT_PAGE = 128  # points converted to Python lists and sent at a time: a file of thousands
 # of chunks (one batch) would otherwise hold 12 KB of float objects per point at once
-_IDS_PAGE = 1024  # point ids per update when refs are set by id
 _READER_GRACE = 5.0  # seconds a writer lets a waiting reader go first
 _READER_POLL = 1.0  # a waiting reader refreshes its marker this often, so it never looks stale
 _WATCH_EVERY = 0.02  # seconds between a kept shard's checks for a waiting process
@@ -451,8 +451,8 @@ class EmbeddedStore:
                   else qe.UpdateOperation.set_payload_by_filter(qe.Filter(), payload))
             self._shard.update(op)
             return
-        for i in range(0, len(ids), _IDS_PAGE):
-            self._shard.update(qe.UpdateOperation.set_payload(list(ids[i:i + _IDS_PAGE]), payload))
+        for i in range(0, len(ids), IDS_PAGE):
+            self._shard.update(qe.UpdateOperation.set_payload(list(ids[i:i + IDS_PAGE]), payload))
 
     def vectors_for(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         shard = self._shard

@@ -15,6 +15,7 @@ from gitindex.errors import StoreError
 from gitindex.store import (
     DENSE,
     HNSW_EF,
+    IDS_PAGE,
     INDEXED_FIELDS,
     LAYOUT,
     LEXICAL,
@@ -153,9 +154,9 @@ class RemoteStore:
             with self._failures():
                 self.client.set_payload(self.collection, payload=payload, points=selector, wait=True)
             return
-        for i in range(0, len(ids), 1024):
+        for i in range(0, len(ids), IDS_PAGE):
             with self._failures():
-                self.client.set_payload(self.collection, payload=payload, points=list(ids[i:i + 1024]), wait=True)
+                self.client.set_payload(self.collection, payload=payload, points=list(ids[i:i + IDS_PAGE]), wait=True)
 
     def layout(self) -> str | None:
         if not self.exists():
