@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,30 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
     return GitRepo(tmp_path / "repo")
+
+
+def mount(*args: str) -> None:
+    """mount(8), as root can (tmpfs for a full disk, a read-only bind mount); the test is
+    skipped with the reason where it cannot."""
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount here (mount {' '.join(args)}: {done.stderr.strip() or done.returncode})")
+
+
+def umount(path: Path) -> None:
+    subprocess.run(["umount", str(path)], capture_output=True)
+
+
+@contextmanager
+def index_on_tmpfs(repo: GitRepo, size: str) -> Iterator[Path]:
+    """The repository's .git/gitindex on a tmpfs of `size` (40m...): a disk that fills up."""
+    data = repo.path / ".git" / "gitindex"
+    data.mkdir(parents=True)
+    mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(data))
+    try:
+        yield data
+    finally:
+        umount(data)
 
 
 def open_index(path: Path, embedder: CountingEmbedder | None = None, **settings: Any) -> Index:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+from conftest import CountingEmbedder, GitRepo, index_on_tmpfs, mount, open_index, python_source, run_sync, umount
 from typer.testing import CliRunner, Result
 
 from gitindex import faults
@@ -47,27 +47,12 @@ def gitindex(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           text=True, env=os.environ.copy(), timeout=300)
 
 
-def _mount(*args: str) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here (mount {' '.join(args)}: {done.stderr.strip() or done.returncode})")
-
-
-def _umount(path: Path) -> None:
-    subprocess.run(["umount", str(path)], capture_output=True)
-
-
 # -- a full disk ---------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(repo: GitRepo) -> Iterator[Path]:
     """The repository's .git/gitindex on a 40 MB tmpfs."""
-    data = repo.path / ".git" / "gitindex"
-    data.mkdir(parents=True)
-    _mount("-t", "tmpfs", "-o", "size=40m", "tmpfs", str(data))
-    try:
+    with index_on_tmpfs(repo, "40m") as data:
         yield data
-    finally:
-        _umount(data)
 
 
 def test_a_full_disk_stops_a_sync_with_a_message_and_the_next_sync_completes(
@@ -83,7 +68,7 @@ def test_a_full_disk_stops_a_sync_with_a_message_and_the_next_sync_completes(
     assert "Traceback" not in failed.stderr + failed.stdout
 
     (small_disk / "filler").unlink()
-    _mount("-o", "remount,size=256m", str(small_disk))
+    mount("-o", "remount,size=256m", str(small_disk))
     done = gitindex("sync", cwd=repo.path)
     assert done.returncode == 0, done.stderr[-2000:]
     verified = gitindex("verify", cwd=repo.path)
@@ -94,7 +79,7 @@ def test_a_full_disk_stops_a_sync_with_a_message_and_the_next_sync_completes(
 def test_the_store_checks_the_room_a_batch_needs_before_writing(tmp_path: Path) -> None:
     data = tmp_path / "disk"
     data.mkdir()
-    _mount("-t", "tmpfs", "-o", "size=80m", "tmpfs", str(data))
+    mount("-t", "tmpfs", "-o", "size=80m", "tmpfs", str(data))
     try:
         store = EmbeddedStore(data / "shard", "c", lock_timeout=5)
         with store.session(write=True):
@@ -105,7 +90,7 @@ def test_the_store_checks_the_room_a_batch_needs_before_writing(tmp_path: Path) 
         store.close()
         assert not (data / "shard").exists() or not any((data / "shard").iterdir())
     finally:
-        _umount(data)
+        umount(data)
 
 
 # -- read-only -----------------------------------------------------------------------------------
@@ -115,12 +100,12 @@ def read_only(repo: GitRepo) -> Iterator[GitRepo]:
     repo.commit({"src/retry.py": python_source("retry"), "docs/guide.md": "# Guide\n\nRun the tool.\n"})
     cli("sync", str(repo.path))
     repo.commit({"src/more.py": python_source("more")})  # something a sync would have to write
-    _mount("--bind", str(repo.path), str(repo.path))
+    mount("--bind", str(repo.path), str(repo.path))
     try:
-        _mount("-o", "remount,bind,ro", str(repo.path))
+        mount("-o", "remount,bind,ro", str(repo.path))
         yield repo
     finally:
-        _umount(repo.path)
+        umount(repo.path)
 
 
 def test_sync_on_a_read_only_repository_says_it_cannot_write(read_only: GitRepo) -> None:
@@ -150,9 +135,9 @@ def test_the_store_reads_a_read_only_directory_without_its_lock(tmp_path: Path) 
         store.upsert([_point()])
     store.close()
     (data / "c.lock").unlink()
-    _mount("--bind", str(data), str(data))
+    mount("--bind", str(data), str(data))
     try:
-        _mount("-o", "remount,bind,ro", str(data))
+        mount("-o", "remount,bind,ro", str(data))
         reader = EmbeddedStore(data / "shard", "c", lock_timeout=5)
         try:
             with reader.session():
@@ -161,7 +146,7 @@ def test_the_store_reads_a_read_only_directory_without_its_lock(tmp_path: Path) 
             assert "read-only file system" in str(exc) and str(data / "shard") in str(exc)
         assert not (data / "c.lock").exists()
     finally:
-        _umount(data)
+        umount(data)
 
 
 def _point() -> Any:

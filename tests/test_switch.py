@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CountingEmbedder, GitRepo, open_index, python_source, run_sync
+from conftest import CountingEmbedder, GitRepo, index_on_tmpfs, open_index, python_source, run_sync
 
 from gitindex.errors import Interrupted, StoreError
 from gitindex.manifest import MODEL, SWITCH
@@ -190,22 +190,11 @@ def test_the_swap_is_finished_from_any_state_a_crash_leaves(tmp_path: Path) -> N
 
 
 # -- disk space ----------------------------------------------------------------------------------
-def _mount(*args: str) -> None:
-    done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount here (mount {' '.join(args)}: {done.stderr.strip() or done.returncode})")
-
-
 @pytest.fixture
 def small_disk(repo: GitRepo) -> Iterator[Path]:
-    """The repository's .git/gitindex on a tmpfs."""
-    data = repo.path / ".git" / "gitindex"
-    data.mkdir(parents=True)
-    _mount("-t", "tmpfs", "-o", "size=256m", "tmpfs", str(data))
-    try:
+    """The repository's .git/gitindex on a 256 MB tmpfs."""
+    with index_on_tmpfs(repo, "256m") as data:
         yield data
-    finally:
-        subprocess.run(["umount", str(data)], capture_output=True)
 
 
 def test_a_switch_without_room_for_both_indexes_says_so_and_keeps_the_old_one(
