@@ -41,6 +41,7 @@ from typing import Any
 
 from benchmarks import corpus
 from benchmarks.measure import measure
+from benchmarks.startup import small_repository  # 60 small modules, committed and indexed
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ("networkx", "3.2.1")
@@ -123,20 +124,6 @@ def repository(cache: Path, files: int) -> Path:
         git(repo.parent, "clone", "-q", str(source), str(repo))
     git(repo, "checkout", "-q", "-f", "-B", "bench", git(source, "rev-parse", "HEAD"))  # drop earlier runs' edits
     git(repo, "clean", "-q", "-fdx", "--exclude=.git")
-    return repo
-
-
-def small_repository(root: Path, files: int = 60) -> Path:
-    """A repository of `files` small generated modules (the smoke test's)."""
-    repo = root / "small"
-    (repo / "pkg").mkdir(parents=True)
-    for i in range(files):
-        (repo / "pkg" / f"m{i:02}.py").write_text(
-            f'"""Module {i}."""\n\n\ndef handle_request_{i}(request):\n    """Handle request kind {i}."""\n'
-            f"    return request.get({i!r})\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
     return repo
 
 
