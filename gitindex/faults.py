@@ -20,9 +20,12 @@ import signal
 
 STEPS = ("chunked", "embedded", "dirty-marked", "upserted", "deleted", "recorded", "finishing", "finished")
 SWITCH_STEPS = ("switch-begun", "switch-swapping", "switch-renamed", "switch-recorded")
-# Refs (sync.py): `ref-relisted` (a new ref's starting view re-listed in the store, the manifest
-# not yet), `ref-dropping` (a gone ref taken off the points, the manifest not yet).
-REF_STEPS = ("ref-relisted", "ref-dropping")
+# Refs (sync.py, writer.py): `ref-relisted` (a new ref's starting view re-listed in the store, the
+# manifest not yet), `ref-dropping` (a gone ref taken off the points, the manifest not yet),
+# `ref-inherited` (overlays listed on what their base is about to change, their overrides not yet
+# recorded), `ref-materialized` (an overlay listed on every point of its view, still recorded as
+# an overlay).
+REF_STEPS = ("ref-relisted", "ref-dropping", "ref-inherited", "ref-materialized")
 _KILL_AT = os.environ.get("_GITINDEX_TEST_KILL_AT")
 
 

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -65,6 +65,12 @@ _MIGRATIONS = (
         WHERE EXISTS (SELECT 1 FROM files) OR EXISTS (SELECT 1 FROM meta WHERE key = 'synced_tree');
     DELETE FROM meta WHERE key IN ('synced_tree', 'synced_commit')
     """,
+    # Overlays (refs.py): a ref may inherit its base's points instead of being listed on each;
+    # `overrides` holds the paths such a ref lists itself (where its view may differ).
+    """
+    ALTER TABLE refs ADD COLUMN base TEXT;
+    CREATE TABLE overrides (ref TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (ref, path))
+    """,
 )
 
 # Keys of the meta table.
@@ -79,8 +85,8 @@ SERVING = "serving"  # meanwhile, [model, chunker, layout] of the collection sea
 # (store/swap.py): JSON {"phase": "building" | "swapping", "model", "chunker", "layout": what is
 # built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.
 SWITCH = "switch"
-_TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta", "refs")
-_PER_REF = ("files", "dirty", "touched", "refs")  # the tables that hold one row set per ref
+_TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta", "refs", "overrides")
+_PER_REF = ("files", "dirty", "touched", "refs", "overrides")  # the tables that hold one row set per ref
 
 
 class ManifestError(GitindexError):
@@ -94,13 +100,22 @@ class ManifestError(GitindexError):
 
 class RefState(NamedTuple):
     """A tracked ref: the tree (and commit) its last completed sync indexed, where it came from
-    (head: a worktree's checked-out branch; given: --ref; config: a `refs` pattern)."""
+    (head: a worktree's checked-out branch; given: --ref; config: a `refs` pattern), and the
+    ref whose points it inherits (an overlay, see refs.py; None: its points list it)."""
 
     ref: str
     tree: str | None
     commit: str | None
     origin: str
     synced_at: float | None
+    base: str | None = None
+
+
+_REF_COLUMNS = "ref, tree, commit_id, origin, synced_at, base"
+# The (ref, path, blob, chunks) rows whose points list their ref: every row of a ref without a
+# base, an overlay's rows at the paths it overrides.
+_EXPLICIT = ("SELECT f.ref, f.path, f.blob, f.chunks FROM files f LEFT JOIN refs r ON r.ref = f.ref "
+             "WHERE r.base IS NULL OR EXISTS (SELECT 1 FROM overrides o WHERE o.ref = f.ref AND o.path = f.path)")
 
 
 class IndexedFile(NamedTuple):
@@ -217,12 +232,10 @@ class Manifest:
     # -- refs ----------------------------------------------------------------------------------
     def tracked(self) -> list[RefState]:
         """Every ref the index holds, in name order."""
-        return [RefState(*r) for r in self.db.execute(
-            "SELECT ref, tree, commit_id, origin, synced_at FROM refs ORDER BY ref")]
+        return [RefState(*r) for r in self.db.execute(f"SELECT {_REF_COLUMNS} FROM refs ORDER BY ref")]
 
     def ref_state(self, ref: str) -> RefState | None:
-        row = self.db.execute("SELECT ref, tree, commit_id, origin, synced_at FROM refs WHERE ref = ?",
-                              (ref,)).fetchone()
+        row = self.db.execute(f"SELECT {_REF_COLUMNS} FROM refs WHERE ref = ?", (ref,)).fetchone()
         return RefState(*row) if row else None
 
     def track(self, ref: str, origin: str) -> None:
@@ -232,14 +245,17 @@ class Manifest:
             return  # a no-op sync writes nothing
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, ?, NULL)", (ref, origin))
+            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, ?, NULL, NULL)", (ref, origin))
             if origin != "config":  # given or checked out: kept even when no pattern matches
                 self.db.execute("UPDATE refs SET origin = ? WHERE ref = ? AND origin = 'config'", (origin, ref))
 
     def holders(self, path: str, blob: str) -> frozenset[str]:
-        """The refs whose view holds `path` at `blob`."""
-        return frozenset(r[0] for r in self.db.execute("SELECT ref FROM files WHERE path = ? AND blob = ?",
-                                                       (path, blob)))
+        """The refs listed on the points of `path` at `blob`: the refs whose view holds it, but
+        for overlays that inherit it from their base (the base is listed)."""
+        return frozenset(r[0] for r in self.db.execute(
+            "SELECT f.ref FROM files f LEFT JOIN refs r ON r.ref = f.ref WHERE f.path = ? AND f.blob = ? AND "
+            "(r.base IS NULL OR EXISTS (SELECT 1 FROM overrides o WHERE o.ref = f.ref AND o.path = f.path))",
+            (path, blob)))
 
     def blobs_elsewhere(self, path: str, ref: str | None = None) -> frozenset[str]:
         """The blobs of `path` that refs other than the current one (or `ref`) hold: their
@@ -247,23 +263,85 @@ class Manifest:
         return frozenset(r[0] for r in self.db.execute("SELECT DISTINCT blob FROM files WHERE path = ? AND ref != ?",
                                                        (path, self.ref if ref is None else ref)))
 
-    def seed(self, ref: str, base: str) -> None:
-        """Give `ref` a copy of `base`'s view and synced tree (the store's points already list
-        `ref`): its first sync is then incremental from there."""
+    def seed(self, ref: str, start: str) -> None:
+        """Give `ref` a copy of `start`'s view and synced tree, as an overlay on `start` (or on
+        `start`'s base, with `start`'s overrides, whose points already list `ref`): its first
+        sync is then incremental from there."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM files WHERE ref = ?", (ref,))
-            self.db.execute("INSERT INTO files SELECT ?, path, blob, mode, chunks FROM files WHERE ref = ?", (ref, base))
-            self.db.execute("DELETE FROM touched WHERE ref = ?", (ref,))
-            self.db.execute("UPDATE refs SET tree = (SELECT tree FROM refs WHERE ref = ?), "
-                            "commit_id = (SELECT commit_id FROM refs WHERE ref = ?) WHERE ref = ?", (base, base, ref))
+            for table in ("files", "touched", "overrides"):
+                self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (ref,))
+            self.db.execute("INSERT INTO files SELECT ?, path, blob, mode, chunks FROM files WHERE ref = ?", (ref, start))
+            self.db.execute("INSERT INTO overrides SELECT ?, path FROM overrides WHERE ref = ?", (ref, start))
+            self.db.execute("UPDATE refs SET tree = s.tree, commit_id = s.commit_id, base = COALESCE(s.base, s.ref) "
+                            "FROM (SELECT * FROM refs WHERE ref = ?) AS s WHERE refs.ref = ?", (start, ref))
 
-    def view_groups(self, ref: str) -> Iterator[tuple[frozenset[str], list[tuple[str, str, int]]]]:
-        """`ref`'s (path, blob, chunks), grouped by the set of refs that hold each."""
+    # -- overlays (refs.py) ---------------------------------------------------------------------
+    def dependents(self, ref: str | None = None) -> list[str]:
+        """The overlays whose base is `ref` (by default the current ref)."""
+        return [r[0] for r in self.db.execute("SELECT ref FROM refs WHERE base = ? ORDER BY ref",
+                                              (self.ref if ref is None else ref,))]
+
+    def overrides(self, ref: str) -> list[str]:
+        """The paths overlay `ref` lists itself (its view there may differ from its base's)."""
+        return [r[0] for r in self.db.execute("SELECT path FROM overrides WHERE ref = ? ORDER BY path", (ref,))]
+
+    def views(self, listed: Sequence[str], path: str) -> tuple[str, ...]:
+        """The refs whose views hold a point of `path` that lists `listed`: those refs, and the
+        overlays on one of them that do not override `path`; sorted."""
+        marks = ", ".join("?" * len(listed))
+        inheriting = self.db.execute(
+            f"SELECT ref FROM refs r WHERE base IN ({marks}) AND NOT EXISTS "
+            "(SELECT 1 FROM overrides o WHERE o.ref = r.ref AND o.path = ?)", (*listed, path)) if listed else []
+        return tuple(sorted({*listed, *(str(r[0]) for r in inheriting)}))
+
+    def overlays_over(self, most: int) -> list[str]:
+        """The overlays that override more than `most` paths."""
+        return [r[0] for r in self.db.execute(
+            "SELECT ref FROM overrides GROUP BY ref HAVING COUNT(*) > ? ORDER BY ref", (most,))]
+
+    def inheriting(self, paths: Iterable[str]) -> dict[tuple[str, str | None, int], list[str]]:
+        """Of the current ref's overlays, those that inherit `paths` from it: by (path, blob,
+        chunks) of what they hold there (blob None: nothing), which overlays."""
+        found: dict[tuple[str, str | None, int], list[str]] = {}
+        dependents = self.dependents()
+        if not dependents:
+            return found
+        for path in paths:
+            for ref in dependents:
+                if self.db.execute("SELECT 1 FROM overrides WHERE ref = ? AND path = ?", (ref, path)).fetchone():
+                    continue
+                row = self.db.execute("SELECT blob, chunks FROM files WHERE ref = ? AND path = ?", (ref, path)).fetchone()
+                found.setdefault((path, row[0], int(row[1])) if row else (path, None, 0), []).append(ref)
+        return found
+
+    def override(self, ref: str, paths: Iterable[str]) -> None:
+        """Overlay `ref` lists itself at `paths` from now on (their points list it)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR IGNORE INTO overrides VALUES (?, ?)", ((ref, p) for p in paths))
+
+    def materialize(self, ref: str) -> None:
+        """`ref` is an overlay no more: every point of its view lists it (the caller re-listed them)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM overrides WHERE ref = ?", (ref,))
+            self.db.execute("UPDATE refs SET base = NULL WHERE ref = ?", (ref,))
+
+    def view_groups(self, ref: str, inherited: bool = False,
+                    ) -> Iterator[tuple[frozenset[str], list[tuple[str, str, int]]]]:
+        """The (path, blob, chunks) whose points list `ref` (with `inherited`: those overlay
+        `ref` inherits from its base instead), grouped by the refs their points list."""
         groups: dict[frozenset[str], list[tuple[str, str, int]]] = {}
+        if inherited:
+            mine = ("SELECT f.path, f.blob, f.chunks FROM files f WHERE f.ref = ?1 AND NOT EXISTS "
+                    "(SELECT 1 FROM overrides o WHERE o.ref = ?1 AND o.path = f.path)")
+        else:
+            mine = "SELECT e.path, e.blob, e.chunks FROM explicit e WHERE e.ref = ?1"
         rows = self.db.execute(
-            "SELECT f.path, f.blob, f.chunks, GROUP_CONCAT(o.ref, char(0)) FROM files f "
-            "JOIN files o ON o.path = f.path AND o.blob = f.blob WHERE f.ref = ? GROUP BY f.path, f.blob", (ref,))
+            f"WITH explicit AS ({_EXPLICIT}), mine AS ({mine}) "
+            "SELECT m.path, m.blob, m.chunks, GROUP_CONCAT(e.ref, char(0)) FROM mine m "
+            "JOIN explicit e ON e.path = m.path AND e.blob = m.blob GROUP BY m.path, m.blob", (ref,))
         for path, blob, chunks, holders in rows:
             groups.setdefault(frozenset(str(holders).split("\0")), []).append((path, blob, int(chunks)))
         yield from groups.items()
@@ -283,6 +361,7 @@ class Manifest:
             for table in _PER_REF:
                 self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (new,))
                 self.db.execute(f"UPDATE {table} SET ref = ? WHERE ref = ?", (new, old))
+            self.db.execute("UPDATE refs SET base = ? WHERE base = ?", (new, old))
 
     def blob_chunks(self, blob: str) -> list[tuple[int, int, str]] | None:
         rows = self.db.execute(
@@ -291,10 +370,14 @@ class Manifest:
         return [tuple(r) for r in rows] or None
 
     def mark_dirty(self, paths: Iterable[str]) -> None:
-        """Record, before the store is touched, which paths a batch is about to change."""
+        """Record, before the store is touched, which paths a batch is about to change (an
+        overlay lists itself at them from now on)."""
+        paths = list(paths)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", ((self.ref, p) for p in paths))
+            if self.db.execute("SELECT 1 FROM refs WHERE ref = ? AND base IS NOT NULL", (self.ref,)).fetchone():
+                self.db.executemany("INSERT OR IGNORE INTO overrides VALUES (?, ?)", ((self.ref, p) for p in paths))
 
     def dirty(self, ref: str | None = None) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT path FROM dirty WHERE ref = ? ORDER BY path",
@@ -344,7 +427,7 @@ class Manifest:
                 self.db.executemany("INSERT INTO dir_state VALUES (?, ?, ?, ?, ?)", snapshot)
             if sweep:
                 self.db.execute("DELETE FROM chunks WHERE blob NOT IN (SELECT blob FROM files)")
-            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, 'head', NULL)", (self.ref,))
+            self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, 'head', NULL, NULL)", (self.ref,))
             self.db.execute("UPDATE refs SET tree = ?, commit_id = ?, synced_at = ? WHERE ref = ?",
                             (tree, commit, time.time(), self.ref))
 
@@ -353,9 +436,9 @@ class Manifest:
         tracked, with nothing synced."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "chunks", "dirty", "touched", "dir_state", "meta"):
+            for table in ("files", "chunks", "dirty", "touched", "dir_state", "meta", "overrides"):
                 self.db.execute(f"DELETE FROM {table}")
-            self.db.execute("UPDATE refs SET tree = NULL, commit_id = NULL")  # still tracked: synced again
+            self.db.execute("UPDATE refs SET tree = NULL, commit_id = NULL, base = NULL")  # still tracked: synced again
 
     def replace_with(self, other: Path, *, keep: Iterable[str] = (), **values: str) -> None:
         """Become a copy of the manifest at `other` in one transaction (a switch's swap, see

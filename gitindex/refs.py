@@ -5,6 +5,16 @@ exists once per (path, blob, chunk) and its `refs` payload lists the refs whose 
 A ref is named as people type it: a branch by its short name (`main`, `release/2.x`), a tag by
 its name, anything else as given. A detached HEAD is `HEAD` in the main worktree and
 `HEAD@<worktree>` in a linked one, so that worktrees never share a detached name.
+
+Overlays: a ref synced for the first time starts from the closest tracked view without being
+listed on its points (re-listing a large view takes seconds: Qdrant moves every updated point out
+of its immutable segment). It records that view's ref as its *base* and lists itself only at the
+paths where it differs, its *overrides* (manifest: refs.base, the overrides table). Its view is
+the points that list it, and those that list its base at a path it does not override
+(store.InView). Bases are never overlays: an overlay started from an overlay shares its base and
+overrides. Before a base changes a path its overlays inherit, they are listed on what they hold
+there and override it (writer.py); an overlay whose base goes, or that overrides too many paths
+for a search filter, is materialized: listed on every point of its view (sync.py).
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from gitindex import lexical, refs
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, IndexMismatchError, NotIndexedError, StoreError
-from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, reading
+from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, Manifest, reading
 from gitindex.paths import glob_filter
 from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
-from gitindex.store import MODES, REFS, Match, Query
+from gitindex.store import MODES, REFS, Condition, InView, Match, Query
 from gitindex.workspace import Workspace
 
 
@@ -269,9 +269,14 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
     with reading_manifest(ws):
         check_index(ws)
         view = None if all_refs else search_view(ws, ref)[0]
-    where, matches = glob_filter(path_glob) if path_glob is not None else ((), None)
+        state = ws.manifest.ref_state(view) if view is not None else None
+        own = tuple(ws.manifest.overrides(state.ref)) if state is not None and state.base is not None else ()
+    where: tuple[Condition, ...] = ()
+    matches = None
+    if path_glob is not None:
+        where, matches = glob_filter(path_glob)
     if view is not None:
-        where = (*where, Match(REFS, (view,)))
+        where = (*where, InView(view, state.base if state is not None else None, own))
     if language is not None:
         where = (*where, Match("language", (language,)))
     if symbol:
@@ -282,7 +287,7 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
     weights = ws.config.fusion_weights
     hits: list[Hit] = []
     offset, page = 0, limit
-    with ws.store.session():
+    with reading_manifest(ws), ws.store.session():  # (hits read which overlays inherit them)
         while len(hits) < limit:
             found = ws.store.query(Query(vector=vector, sparse=sparse, names=names, limit=page, offset=offset,
                                          where=where, mode=mode, weights=(weights[0], weights[1], weights[2]),
@@ -290,7 +295,7 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
             for p in found:
                 path = str(p.payload["path"])
                 if matches is None or matches(path):
-                    hits.append(_hit(p.score, p.payload))
+                    hits.append(_hit(p.score, p.payload, ws.manifest))
             if len(found) < page:
                 break
             offset += page
@@ -298,9 +303,10 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
     return hits[:limit]
 
 
-def _hit(score: float, payload: dict[str, object]) -> Hit:
+def _hit(score: float, payload: dict[str, object], manifest: Manifest) -> Hit:
     held = payload.get(REFS)
+    listed = manifest.views([str(r) for r in held], str(payload["path"])) if isinstance(held, list) else ()
     return Hit(str(payload["path"]), int(str(payload["start_line"])), int(str(payload["end_line"])), float(score),
                str(payload.get("text", "")), str(payload.get("symbol") or ""), str(payload.get("kind") or ""),
                str(payload.get("language") or ""),
-               tuple(str(r) for r in held) if isinstance(held, list) else ())
+               listed)

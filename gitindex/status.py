@@ -29,7 +29,8 @@ def _refs(ws: Workspace) -> list[dict[str, Any]]:
             tip = refs.tip(repo, state.ref, ws.ref)  # None here: the ref is gone
             fresh = tip is not None and tip.tree == state.tree
         found.append({"ref": state.ref, "commit": state.commit, "files": ws.manifest.counts(state.ref)[0],
-                      "origin": state.origin, "fresh": fresh})
+                      "origin": state.origin, "fresh": fresh, "base": state.base,
+                      "own_files": len(ws.manifest.overrides(state.ref)) if state.base else None})
     return found
 
 

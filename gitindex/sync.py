@@ -216,6 +216,11 @@ def _sync_views(ws: Workspace, views: Sequence[View], result: SyncResult, progre
         done = _index(ws, view.target, result, progress, should_stop, store_had_points, shard) and done
         if not result.complete:
             break
+    for ref in m.overlays_over(OVERLAY_MOST):
+        state = m.ref_state(ref)
+        _materialize(ws, ref)
+        result.notes.append(f"{ref} differs from {state.base if state else 'its base'} in over {OVERLAY_MOST} "
+                            "files: its points now list it")
     m.ref = views[0].ref
     if result.complete and m.get(REBUILDING):  # every view complete: searchers switch to the rebuilt collection
         with ws.store.session(write=True):
@@ -239,6 +244,8 @@ def _with_tracked(ws: Workspace, views: Sequence[View]) -> list[View]:
     return found
 
 
+# An overlay that overrides more paths than this is materialized: a search filter names them.
+OVERLAY_MOST = 1000
 _RELIST_PAGE = 2048  # points re-listed per store session: searches get in between (a large view
 # takes seconds: Qdrant moves each point it updates out of its immutable segment)
 
@@ -255,7 +262,8 @@ def _ids(ws: Workspace, items: Sequence[tuple[str, str, int]]) -> list[str]:
 
 def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
     """A ref synced for the first time starts from the tracked ref whose tree is closest to its
-    target: the points of that view list it too, then the plan covers only what differs."""
+    target, as an overlay (refs.py) on that ref's points: nothing is re-listed but the paths an
+    overlay it starts from overrides, then the plan covers only what differs."""
     m, repo = ws.manifest, ws.repo
     assert repo is not None and view.target is not None
     best: tuple[int, str] | None = None
@@ -267,16 +275,32 @@ def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
             best = (differ, state.ref)
     if best is None:
         return
-    for holders, items in m.view_groups(best[1]):
-        _set_refs(ws, sorted(holders | {view.ref}), _ids(ws, items))
+    start = m.ref_state(best[1])
+    assert start is not None
+    if start.base is not None:  # an overlay itself: the new one shares its base and overrides
+        for holders, items in m.view_groups(start.ref):
+            _set_refs(ws, sorted(holders | {view.ref}), _ids(ws, items))
     faults.reached("ref-relisted")
-    m.seed(view.ref, best[1])
-    result.notes.append(f"{view.ref}: started from {best[1]}'s index ({best[0]} files differ)")
+    m.seed(view.ref, start.ref)
+    result.notes.append(f"{view.ref}: started from {start.ref}'s index ({best[0]} files differ)")
+
+
+def _materialize(ws: Workspace, ref: str) -> None:
+    """List overlay `ref` on every point of its view (its base is going, or it overrides more
+    paths than a search filter should name): it no longer depends on its base."""
+    m = ws.manifest
+    for holders, items in m.view_groups(ref, inherited=True):
+        _set_refs(ws, sorted(holders | {ref}), _ids(ws, items))
+    faults.reached("ref-materialized")
+    m.materialize(ref)
 
 
 def _drop(ws: Workspace, ref: str) -> None:
-    """Take `ref` off every point (a point no other ref holds goes), then stop tracking it."""
+    """Take `ref` off every point (a point no other ref holds goes), then stop tracking it. The
+    overlays on it are materialized first."""
     m = ws.manifest
+    for dependent in m.dependents(ref):
+        _materialize(ws, dependent)
     for holders, items in m.view_groups(ref):
         rest = holders - {ref}
         if rest:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gitindex.examine import examine
+from gitindex.manifest import Manifest
 from gitindex.source import Source
 from gitindex.store import REFS, VectorStore, point_id
 from gitindex.workspace import Workspace
@@ -32,8 +33,9 @@ class VerifyResult:
 
 
 def verify(ws: Workspace, source: Source | None, ref: str | None = None) -> VerifyResult:
-    """Chunk the source afresh (trusting no manifest) and compare with the stored points of
-    `ref`'s view (None: every point); `source` None stands for an empty tree."""
+    """Chunk the source afresh (trusting the manifest only for which paths overlays inherit) and
+    compare with the stored points of `ref`'s view (None: every point); `source` None stands for
+    an empty tree."""
     return verify_views(ws, [(ref, source)], only=ref)
 
 
@@ -57,7 +59,7 @@ def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]
                     held = expected[point_id(entry.path, entry.oid, i, ws.store.repo)]
                     if name is not None:
                         held.add(name)
-    stored, ranges = _stored(ws.store, only)
+    stored, ranges = _stored(ws.store, only, ws.manifest)
     mislisted = 0
     if names:
         checked = set(names)
@@ -70,13 +72,16 @@ def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]
     )
 
 
-def _stored(store: VectorStore, only: str | None) -> tuple[dict[str, set[str]], Counter[tuple[str, str, int, int]]]:
+def _stored(store: VectorStore, only: str | None,
+            manifest: Manifest) -> tuple[dict[str, set[str]], Counter[tuple[str, str, int, int]]]:
+    """Each point's views (the refs it lists, and the overlays that inherit it), and how many
+    points each (path, blob, line range) has."""
     stored: dict[str, set[str]] = {}
     ranges: Counter[tuple[str, str, int, int]] = Counter()
     if store.exists():
         with store.session():
             for pid, payload in store.scroll():
-                refs = {str(r) for r in payload.get(REFS) or ("",)}
+                refs = set(manifest.views([str(r) for r in payload.get(REFS) or ("",)], str(payload["path"])))
                 if only is not None and only not in refs:
                     continue
                 stored[pid] = refs

@@ -8,7 +8,9 @@ manifest records, so the next run's redo of a dirty path ends in the same state.
 
 A batch belongs to one ref (the manifest's `ref`). A file another ref's view already holds at
 the same blob is not written again: its points list one more ref. A file's old blob that other
-refs still hold is not deleted: its points list one ref fewer.
+refs still hold is not deleted: its points list one ref fewer. An overlay (refs.py) lists itself
+at every path a batch of its changes; before a base changes paths that overlays inherit from
+it, those overlays are listed on what they hold there (then their overrides are recorded).
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class BatchWriter:
             return
         started = perf_counter()
         paths = batch.paths
+        self._hand_over(paths, manifest)
         manifest.mark_dirty(paths)
         faults.reached("dirty-marked")
         ref = manifest.ref
@@ -135,6 +138,28 @@ class BatchWriter:
         manifest.record(records, clear_dirty=paths)
         faults.reached("recorded")
         self.clock["manifest"] += perf_counter() - started
+
+    def _hand_over(self, paths: list[str], manifest: Manifest) -> None:
+        """The current ref is about to change `paths`: the overlays that inherit them from it
+        list themselves on what they hold there, so their views stay as they are."""
+        inheriting = manifest.inheriting(paths)
+        if not inheriting:
+            return
+        relist: dict[frozenset[str], list[str]] = {}
+        for (path, blob, _chunks), refs in inheriting.items():
+            if blob is not None:
+                self._relist(relist, manifest, path, blob, manifest.holders(path, blob) | set(refs))
+        if relist:
+            with self.store.session(write=True):
+                for listed, ids in relist.items():
+                    self.store.set_refs(sorted(listed), ids)
+        faults.reached("ref-inherited")
+        by_ref: dict[str, list[str]] = {}
+        for (path, _blob, _chunks), refs in inheriting.items():
+            for ref in refs:
+                by_ref.setdefault(ref, []).append(path)
+        for ref, owned in by_ref.items():
+            manifest.override(ref, owned)
 
     def _relist(self, relist: dict[frozenset[str], list[str]], manifest: Manifest, path: str, blob: str,
                 refs: frozenset[str]) -> None:

@@ -135,3 +135,81 @@ def test_many_random_histories_equal_a_fresh_index(tmp_path_factory: pytest.Temp
                                                    embedder: CountingEmbedder,
                                                    steps: list[Step]) -> None:
     _history_equals_fresh(tmp_path_factory.mktemp("history"), embedder, steps)
+
+
+# -- many refs -----------------------------------------------------------------------------------
+# Branches forked from one another (a new one is an overlay on the closest tracked view), changed,
+# merged over and deleted, all synced in one index; `main` stays checked out. After each step
+# verify() re-chunks every branch's tree from git and checks each point's views.
+BRANCHES = ("main", "b1", "b2", "b3")
+REF_KINDS = ("add", "modify", "delete", "rename", "revert", "fork", "drop", "catch-up")
+REF_CUTS = st.one_of(st.just(None), st.sampled_from(faults.STEPS + faults.REF_STEPS).map(lambda s: f"kill:{s}"))
+REF_HISTORY = st.lists(st.tuples(st.sampled_from(BRANCHES), st.sampled_from(REF_KINDS), st.integers(0, 20), REF_CUTS),
+                       min_size=2, max_size=6)
+RefStep = tuple[str, str, int, str | None]
+
+
+def _branches(repo: GitRepo) -> list[str]:
+    return sorted(repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads").split())
+
+
+def _apply_to_branch(repo: GitRepo, branch: str, kind: str, pick: int, version: int) -> None:
+    existing = _branches(repo)
+    if kind == "drop":  # delete a branch (never the checked-out main)
+        if branch != "main" and branch in existing:
+            repo.git("branch", "-q", "-D", branch)
+        return
+    if kind == "fork" or branch not in existing:  # (re)start `branch` at another branch, one change away
+        start = existing[pick % len(existing)]
+        if branch == "main" or start == branch:
+            start = "main"
+        if branch != "main":
+            repo.git("branch", "-q", "-f", branch, start)
+        kind = "modify"
+    if kind == "catch-up":  # `branch` moves to main's tree plus what it had (a merge), or main to it
+        if branch != "main":
+            repo.git("checkout", "-q", branch)
+            repo.git("merge", "-q", "--no-edit", "-X", "theirs", "main")
+            repo.git("checkout", "-q", "main")
+        return
+    if branch != "main":
+        repo.git("checkout", "-q", branch)
+    _apply(repo, kind, pick, version)
+    if branch != "main":
+        repo.git("checkout", "-q", "main")
+
+
+def _refs_history_is_exact(tmp: Path, embedder: CountingEmbedder, steps: list[RefStep]) -> None:
+    repo = GitRepo(tmp / "repo")
+    repo.commit({"a.py": _content("a.py", 0), "docs/c.md": _content("docs/c.md", 0)})
+    with open_index(repo.path, embedder) as ix:
+        ix.sync()
+    for i, (branch, kind, pick, cut) in enumerate(steps, 1):
+        _apply_to_branch(repo, branch, kind, pick, next(_counter))
+        refs = _branches(repo)
+        if cut is not None:  # killed at a named step: the next sync must finish the work
+            args = [a for ref in refs for a in ("--ref", ref)]
+            done = subprocess.run([sys.executable, "-m", "gitindex", "sync", "--quiet", "--batch-size", "2", *args],
+                                  cwd=repo.path, env={**os.environ, "_GITINDEX_TEST_KILL_AT": cut.removeprefix("kill:")},
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode in (-signal.SIGKILL, 0), (cut, done.returncode, done.stderr)
+        with open_index(repo.path, embedder) as ix:
+            assert ix.sync(refs).complete
+            result = ix.verify()
+            assert result.ok and set(result.refs) == set(refs), (i, branch, kind, result)
+
+
+@settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=REF_HISTORY)
+def test_random_histories_of_many_refs_keep_every_view_exact(tmp_path_factory: pytest.TempPathFactory,
+                                                             embedder: CountingEmbedder, steps: list[RefStep]) -> None:
+    _refs_history_is_exact(tmp_path_factory.mktemp("refs"), embedder, steps)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=REF_HISTORY)
+def test_many_random_histories_of_many_refs_keep_every_view_exact(tmp_path_factory: pytest.TempPathFactory,
+                                                                  embedder: CountingEmbedder,
+                                                                  steps: list[RefStep]) -> None:
+    _refs_history_is_exact(tmp_path_factory.mktemp("refs"), embedder, steps)

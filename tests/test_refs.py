@@ -35,9 +35,17 @@ def points(path: Path) -> dict[str, dict[str, Any]]:
             return {pid: p for pid, p in store.scroll()}
 
 
-def holders(path: Path, file: str) -> set[tuple[str, ...]]:
+def listed(path: Path, file: str) -> set[tuple[str, ...]]:
     """The refs lists of a file's points."""
     return {tuple(p[REFS]) for p in points(path).values() if p["path"] == file}
+
+
+def holders(path: Path, file: str) -> set[tuple[str, ...]]:
+    """The refs whose views hold each of a file's points: the refs it lists, and the overlays
+    that inherit it from one of them."""
+    found = [p[REFS] for p in points(path).values() if p["path"] == file]
+    with open_index(path) as ix:
+        return {ix.workspace.manifest.views(listed, file) for listed in found}
 
 
 def search_paths(repo: GitRepo, query: str, *args: str) -> list[str]:
@@ -81,7 +89,8 @@ def test_a_second_ref_embeds_only_its_new_chunks_and_stores_each_chunk_once(
     after = points(repo.path)
     distinct = {(p["path"], p["blob"], p["start_line"]) for p in after.values()}
     assert len(after) == len(distinct)  # no chunk stored twice
-    assert holders(repo.path, "common.py") == {("feature", "main")}  # shared: listed by both
+    assert holders(repo.path, "common.py") == {("feature", "main")}  # shared: in both views
+    assert listed(repo.path, "common.py") == {("main",)}  # feature inherits main's points: not re-listed
     assert holders(repo.path, "shipping.py") == {("feature",)}
     assert holders(repo.path, "billing.py") == {("main",), ("feature",)}  # one blob per branch
     verify_ok(repo)
@@ -99,10 +108,10 @@ def test_search_by_ref_returns_only_that_refs_tree(two_branches: GitRepo, embedd
         hits = json.loads(gi("search", "handle case", "--repo", str(repo.path), "--json", "-n", "50",
                              "--ref", ref).stdout)
         with open_index(repo.path) as ix:
-            store = ix.workspace.store
+            store, manifest = ix.workspace.store, ix.workspace.manifest
             with store.session():
                 blobs = {(p["path"], p["start_line"]): p["blob"] for _, p in store.scroll()
-                         if ref in p[REFS]}
+                         if ref in manifest.views(p[REFS], p["path"])}
         for hit in hits:
             assert ref in hit["refs"]
             assert repo.git("rev-parse", f"{ref}:{hit['path']}") == blobs[(hit["path"], hit["start_line"])]
@@ -242,25 +251,130 @@ def test_the_manifest_migration_keeps_what_was_indexed(tmp_path: Path) -> None:
     m.close()
 
 
-@pytest.mark.parametrize("step", ["ref-relisted", "ref-dropping"])
+def assert_view_is_the_tree(repo: GitRepo, ref: str, query: str = "handle case") -> None:
+    """Every hit of a search restricted to `ref` is a chunk of `ref`'s tree (its blob checked
+    with git), and the search finds every file of that tree."""
+    hits = json.loads(gi("search", query, "--repo", str(repo.path), "--json", "-n", "200", "--ref", ref).stdout)
+    with open_index(repo.path) as ix:
+        store, manifest = ix.workspace.store, ix.workspace.manifest
+        with store.session():
+            blobs = {(p["path"], p["start_line"], p["blob"]) for _, p in store.scroll()
+                     if ref in manifest.views(p[REFS], p["path"])}
+    tree = dict(line.split("\t")[::-1] for line in repo.git("ls-tree", "-r", ref).splitlines())
+    for hit in hits:
+        blob = tree[hit["path"]].split()[2]  # a path not in ref's tree fails here
+        assert (hit["path"], hit["start_line"], blob) in blobs and ref in hit["refs"]
+    assert {h["path"] for h in hits} == set(tree)
+
+
+def test_an_overlay_keeps_its_view_when_its_base_moves(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    """feature starts as an overlay on main (it lists itself only where it differs); main then
+    changes a file feature inherits, adds one and deletes one: feature's view stays its tree."""
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    assert listed(repo.path, "common.py") == {("main",)}
+    repo.commit({"common.py": python_source("shared", 4), "extra.py": python_source("extra", 2)})
+    repo.git("rm", "-q", "billing.py")
+    repo.git("commit", "-q", "-m", "billing goes")
+    embedder.reset()
+    moved = sync(repo, embedder)
+    assert moved.refs == ["main"] and moved.modified == 1 and moved.added == 1 and moved.deleted == 1
+    assert listed(repo.path, "common.py") == {("main",), ("feature",)}  # feature now lists its version itself
+    for ref in ("main", "feature"):
+        assert_view_is_the_tree(repo, ref)
+    verify_ok(repo)
+    verify_ok(repo, "--ref", "feature")
+    with open_index(repo.path) as ix:
+        m = ix.workspace.manifest
+        assert m.ref_state("feature").base == "main"  # type: ignore[union-attr]
+        assert m.overrides("feature") == ["billing.py", "common.py", "extra.py", "shipping.py"]
+    repo.git("checkout", "-q", "feature")  # feature moves too: its own changes stay its own
+    repo.commit({"common.py": python_source("shared", 4)})  # now the same blob as main's
+    sync(repo, embedder)
+    assert holders(repo.path, "common.py") == {("feature", "main")}
+    for ref in ("main", "feature"):
+        assert_view_is_the_tree(repo, ref)
+    verify_ok(repo)
+
+
+def test_an_overlay_of_an_overlay_shares_its_base(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    repo.git("branch", "-q", "topic", "feature")
+    repo.git("checkout", "-q", "topic")
+    repo.commit({"topic.py": python_source("topic", 2)})
+    embedder.reset()
+    sync(repo, embedder)
+    assert embedder.texts and all("topic" in t for t in embedder.texts)  # only topic.py's chunks
+    with open_index(repo.path) as ix:
+        m = ix.workspace.manifest
+        assert m.ref_state("topic").base == "main"  # type: ignore[union-attr]
+        assert m.overrides("topic") == ["billing.py", "shipping.py", "topic.py"]
+    assert listed(repo.path, "shipping.py") == {("feature", "topic")}
+    for ref in ("main", "feature", "topic"):
+        assert_view_is_the_tree(repo, ref)
+    verify_ok(repo)
+
+
+def test_dropping_a_base_or_many_changes_materialize_its_overlays(
+        two_branches: GitRepo, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = two_branches
+    repo.git("branch", "-q", "topic", "feature")
+    sync(repo, embedder, ["feature", "topic"])  # both overlays on main
+    repo.git("checkout", "-q", "feature")
+    repo.git("branch", "-q", "-D", "main")  # the base is gone: its overlays list themselves first
+    dropped = sync(repo, embedder)
+    assert any("dropped ref main" in n for n in dropped.notes), dropped.notes
+    assert listed(repo.path, "common.py") == {("feature", "topic")}
+    with open_index(repo.path) as ix:
+        assert [(s.ref, s.base) for s in ix.workspace.manifest.tracked()] == [("feature", None), ("topic", None)]
+    for ref in ("feature", "topic"):
+        assert_view_is_the_tree(repo, ref)
+    verify_ok(repo)
+    import gitindex.sync
+
+    monkeypatch.setattr(gitindex.sync, "OVERLAY_MOST", 1)  # (a tuning constant, not a fault)
+    repo.git("checkout", "-q", "-b", "wide", "feature")
+    repo.commit({"common.py": python_source("wide", 4), "billing.py": python_source("broad", 3)})
+    wide = sync(repo, embedder)
+    assert any("wide differs from feature in over 1 files" in n for n in wide.notes), wide.notes
+    with open_index(repo.path) as ix:
+        assert ix.workspace.manifest.ref_state("wide").base is None  # type: ignore[union-attr]
+    assert listed(repo.path, "shipping.py") == {("feature", "topic", "wide")}
+    assert_view_is_the_tree(repo, "wide")
+    verify_ok(repo)
+
+
+@pytest.mark.parametrize("step", ["ref-relisted", "ref-dropping", "ref-inherited", "ref-materialized"])
 def test_a_sync_killed_while_a_ref_is_added_or_dropped_is_finished_by_the_next(
         two_branches: GitRepo, embedder: CountingEmbedder, step: str) -> None:
     """SIGKILL (the test-only switch in gitindex/faults.py) between the store's re-listing and
     the manifest's record: the next sync redoes it, and every ref's view is exact."""
     repo = two_branches
     env = {**os.environ, "_GITINDEX_TEST_KILL_AT": step}
-    if step == "ref-dropping":
+    args: list[str] = []
+    if step == "ref-relisted":
+        args = ["--ref", "feature"]
+    elif step == "ref-dropping":
         sync(repo, embedder, "feature")
         repo.git("branch", "-q", "-D", "feature")
-    args = ["--ref", "feature"] if step == "ref-relisted" else []
+    elif step == "ref-inherited":  # main changes a file its overlay feature inherits
+        sync(repo, embedder, "feature")
+        repo.commit({"common.py": python_source("shared", 4)})
+    else:  # main goes: its overlay feature is materialized first
+        sync(repo, embedder, "feature")
+        repo.git("checkout", "-q", "feature")
+        repo.git("branch", "-q", "-D", "main")
     killed = subprocess.run([sys.executable, "-m", "gitindex", "sync", *args], cwd=repo.path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -9, killed.stderr
     again = sync(repo, embedder, "feature" if step == "ref-relisted" else None)
     assert again.complete
     verify_ok(repo)
-    expected = {"main", "feature"} if step == "ref-relisted" else {"main"}
+    expected = {"feature"} if step == "ref-materialized" else {"main"} if step == "ref-dropping" else {"main", "feature"}
     assert {r["ref"] for r in json.loads(gi("status", str(repo.path), "--json").stdout)["refs"]} == expected
+    for ref in expected:
+        assert_view_is_the_tree(repo, ref)
 
 
 def test_a_chunker_switch_rebuilds_every_tracked_ref(two_branches: GitRepo, embedder: CountingEmbedder) -> None:
@@ -275,4 +389,21 @@ def test_a_chunker_switch_rebuilds_every_tracked_ref(two_branches: GitRepo, embe
     status = json.loads(gi("status", str(repo.path), "--json").stdout)
     assert {r["ref"]: r["fresh"] for r in status["refs"]} == {"main": True, "feature": True}
     assert holders(repo.path, "shipping.py") == {("feature",)}
+    verify_ok(repo)
+
+
+def test_a_lost_manifest_with_overlays_is_read_back_from_the_store(
+        two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    """The points list an overlay only where it differs from its base: a manifest read back from
+    them gives it those files, and its next sync lists it on the rest, embedding nothing."""
+    repo = two_branches
+    sync(repo, embedder, "feature")
+    for name in ("manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm"):
+        (repo.path / ".git" / "gitindex" / name).unlink(missing_ok=True)
+    embedder.reset()
+    again = sync(repo, embedder, ["main", "feature"])
+    assert again.complete and embedder.texts == []
+    assert any("adopted" in n for n in again.notes), again.notes
+    for ref in ("main", "feature"):
+        assert_view_is_the_tree(repo, ref)
     verify_ok(repo)

@@ -28,7 +28,7 @@ import gitindex
 import gitindex.errors
 from gitindex import lexical
 from gitindex.errors import LockedError, StoreError
-from gitindex.store import DENSE, LAYOUT, LEXICAL, Match, PointData, Query, VectorStore, point_id
+from gitindex.store import DENSE, LAYOUT, LEXICAL, InView, Match, PointData, Query, Sparse, VectorStore, point_id
 from gitindex.store import embedded as embedded_module
 from gitindex.store.embedded import EmbeddedStore
 from gitindex.store.remote import RemoteStore
@@ -129,6 +129,14 @@ def test_refs_are_set_by_id_or_for_all_and_filtered_on(store: VectorStore) -> No
         assert listed == {"b1": ["main"], "b2": ["feature", "main"], "b3": ["feature"]}
         hits = store.query(Query(vector=unit(1), limit=10, where=(Match("refs", ("feature",)),)))
         assert sorted(h.payload["blob"] for h in hits) == ["b2", "b3"]
+        # An overlay's view: what lists it, and what lists its base at a path it does not override.
+        for own, blobs in (((), ["b1", "b2", "b3"]), (("a.py",), ["b2", "b3"]), (("a.py", "c.py"), ["b2", "b3"])):
+            for mode in ("dense", "hybrid"):
+                hits = store.query(Query(vector=unit(1), sparse=Sparse([1], [1.0]), limit=10, mode=mode,
+                                         where=(InView("feature", "main", own),)))
+                assert sorted(h.payload["blob"] for h in hits) == blobs, (own, mode)
+        hits = store.query(Query(vector=unit(1), limit=10, where=(InView("main"), Match("path", ("a.py",)))))
+        assert sorted(h.payload["blob"] for h in hits) == ["b1", "b2"]
         store.delete_path("a.py", keep_blob=["b1", "b2"])  # both kept
         assert store.count() == 3
         store.delete_path("a.py", keep_blob=["b2"])

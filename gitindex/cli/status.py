@@ -31,8 +31,9 @@ def status(
         for ref in info["refs"]:
             state = {True: "fresh", False: "moved since: run `gitindex sync`", None: ""}[ref["fresh"]]
             mark = "*" if ref["ref"] == info["ref"] else " "
+            shared = f" (on {ref['base']}'s points, {ref['own_files']} of its own)" if ref["base"] else ""
             typer.echo(f"ref:     {mark}{ref['ref']} at {(ref['commit'] or 'nothing')[:12]}, {ref['files']} files"
-                       + (f"; {state}" if state else ""))
+                       + shared + (f"; {state}" if state else ""))
     typer.echo(f"store:    {info['store']} (collection {info['collection']})")
     typer.echo(f"model:    {info['model']}")
     last = info["last_run"]

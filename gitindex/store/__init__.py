@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -58,6 +58,18 @@ class Match(NamedTuple):
     values: tuple[str, ...]
 
 
+class InView(NamedTuple):
+    """The points of one ref's view (refs.py): those listing `ref`, and for an overlay those
+    listing its `base` at a path it does not override (`own`)."""
+
+    ref: str
+    base: str | None = None
+    own: tuple[str, ...] = ()
+
+
+Condition = Match | InView
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One search request, whatever the store: what to rank by, which points may match, how many.
@@ -71,7 +83,7 @@ class Query:
     names: tuple[str, ...] = ()  # identifiers the query names (lexical.query_names), matched to `defines`
     limit: int = 10
     offset: int = 0
-    where: tuple[Match, ...] = ()  # all must hold
+    where: tuple[Condition, ...] = ()  # all must hold
     mode: str = "dense"
     weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     rrf_k: int = 60
@@ -111,7 +123,7 @@ class Ranking(NamedTuple):
 
     using: str
     vector: Sequence[float] | Sparse
-    where: tuple[Match, ...]
+    where: tuple[Condition, ...]
     weight: float
 
 
@@ -246,6 +258,27 @@ def kept_blobs(keep_blob: str | Sequence[str] | None) -> list[Match]:
     return [Match("blob", blobs)] if blobs else []
 
 
-def scoped(repo: str, where: Sequence[Match] = ()) -> tuple[Match, ...]:
+def build_filter(where: Sequence[Condition], unless: Sequence[Match], match: Callable[[str, list[str]], Any],
+                 make: Callable[..., Any]) -> Any | None:
+    """A filter in a client's own types (`match(field, values)`: a keyword condition;
+    `make(must=, should=, must_not=)`: a filter): points where every `where` condition holds
+    and no `unless` one does (None: all points)."""
+    if not where and not unless:
+        return None
+
+    def condition(c: Condition) -> Any:
+        if isinstance(c, Match):
+            return match(c.field, list(c.values))
+        listed = match(REFS, [c.ref])
+        if c.base is None:
+            return listed
+        inherited = make(must=[match(REFS, [c.base])], must_not=[match("path", list(c.own))] if c.own else None)
+        return make(should=[listed, inherited])
+
+    return make(must=[condition(c) for c in where] or None,
+                must_not=[match(m.field, list(m.values)) for m in unless] or None)
+
+
+def scoped(repo: str, where: Sequence[Condition] = ()) -> tuple[Condition, ...]:
     """`where`, limited to repository `repo` (no limit for the unnamed repository of a test)."""
     return (*where, Match(REPO, (repo,))) if repo else tuple(where)

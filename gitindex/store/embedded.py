@@ -27,10 +27,12 @@ from gitindex.store import (
     REFS,
     REPO,
     SCROLL_FIELDS,
+    Condition,
     Match,
     PointData,
     ScoredPayload,
     Sparse,
+    build_filter,
     kept_blobs,
     scoped,
 )
@@ -610,12 +612,10 @@ def _store_error(exc: BaseException, path: Path, message: str | None) -> BaseExc
     return StoreError(message) if message is not None else exc
 
 
-def _filter(where: Sequence[Match], unless: Sequence[Match] = ()) -> qe.Filter | None:
+def _filter(where: Sequence[Condition], unless: Sequence[Match] = ()) -> qe.Filter | None:
     """Points where every `where` condition holds and no `unless` one does (None: all points)."""
-    if not where and not unless:
-        return None
+    def match(field: str, values: list[str]) -> Any:
+        return qe.FieldCondition(field, match=qe.MatchAny(values))
 
-    def conditions(matches: Sequence[Match]) -> list[Any] | None:
-        return [qe.FieldCondition(m.field, match=qe.MatchAny(list(m.values))) for m in matches] or None
-
-    return qe.Filter(must=conditions(where), must_not=conditions(unless))
+    found: qe.Filter | None = build_filter(where, unless, match, qe.Filter)
+    return found

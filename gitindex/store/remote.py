@@ -22,11 +22,13 @@ from gitindex.store import (
     REFS,
     REPO,
     SCROLL_FIELDS,
+    Condition,
     Match,
     PointData,
     Query,
     ScoredPayload,
     Sparse,
+    build_filter,
     kept_blobs,
     scoped,
 )
@@ -303,12 +305,10 @@ def _vector(vector: Sequence[float] | Sparse) -> list[float] | models.SparseVect
     return [float(x) for x in vector]
 
 
-def _filter(where: Sequence[Match], unless: Sequence[Match] = ()) -> models.Filter | None:
+def _filter(where: Sequence[Condition], unless: Sequence[Match] = ()) -> models.Filter | None:
     """Points where every `where` condition holds and no `unless` one does (None: all points)."""
-    if not where and not unless:
-        return None
+    def match(field: str, values: list[str]) -> Any:
+        return models.FieldCondition(key=field, match=models.MatchAny(any=values))
 
-    def conditions(matches: Sequence[Match]) -> list[Any] | None:
-        return [models.FieldCondition(key=m.field, match=models.MatchAny(any=list(m.values))) for m in matches] or None
-
-    return models.Filter(must=conditions(where), must_not=conditions(unless))
+    found: models.Filter | None = build_filter(where, unless, match, models.Filter)
+    return found
