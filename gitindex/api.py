@@ -129,8 +129,8 @@ class Index:
                 tracked = ws.manifest.tracked()
         except ManifestError:  # the sync sets it aside and rebuilds it (from the store, refs too)
             tracked = []
-        for state in tracked:  # tracked refs that moved since their last sync
-            target = refs.tip(repo, state.ref) if state.ref not in seen else None
+        for state in tracked:  # tracked refs that moved since their last sync (other machines' are theirs to sync)
+            target = refs.tip(repo, state.ref) if state.ref not in seen and state.origin != "store" else None
             if target is not None and target.tree != state.tree:
                 views.append(View(state.ref, target, state.origin))
         return views
@@ -196,12 +196,14 @@ class Index:
             with reading(ws.manifest_path):
                 tracked = [s.ref for s in ws.manifest.tracked()]
             names = tracked or [ws.ref]
-            views = []
+            views, unseen = [], []
             for name in names:  # the legacy view holds HEAD's tree; refs this worktree cannot see are left out
                 target = repo.resolve("HEAD") if name == refs.LEGACY else refs.tip(repo, name, ws.ref)
                 if target is not None:
                     views.append((name, ws.source(target)))
-            return verify_views(ws, views)
+                else:
+                    unseen.append(name)
+            return verify_views(ws, views, unseen=unseen)
         except EmptyRepositoryError:  # no commits: the tree is empty, any stored point is stale
             return replace(verify(ws, None), note="nothing to verify: the repository has no commits")
 

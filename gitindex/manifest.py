@@ -100,7 +100,8 @@ class ManifestError(GitindexError):
 
 class RefState(NamedTuple):
     """A tracked ref: the tree (and commit) its last completed sync indexed, where it came from
-    (head: a worktree's checked-out branch; given: --ref; config: a `refs` pattern), and the
+    (head: a worktree's checked-out branch; given: --ref; config: a `refs` pattern; store: read
+    back from a shared server collection, another machine's), and the
     ref whose points it inherits (an overlay, see refs.py; None: its points list it)."""
 
     ref: str
@@ -112,6 +113,7 @@ class RefState(NamedTuple):
 
 
 _REF_COLUMNS = "ref, tree, commit_id, origin, synced_at, base"
+_ORIGIN_RANK = {"store": 0, "config": 1}  # head and given: 2
 # The (ref, path, blob, chunks) rows whose points list their ref: every row of a ref without a
 # base, an overlay's rows at the paths it overrides.
 _EXPLICIT = ("SELECT f.ref, f.path, f.blob, f.chunks FROM files f LEFT JOIN refs r ON r.ref = f.ref "
@@ -239,15 +241,16 @@ class Manifest:
         return RefState(*row) if row else None
 
     def track(self, ref: str, origin: str) -> None:
-        """Start tracking `ref` (nothing indexed yet) or note a stronger origin for it."""
+        """Start tracking `ref` (nothing indexed yet) or note a stronger origin for it: given or
+        checked out (kept even when no pattern matches) over config, over store (read from a
+        shared collection: another machine's, never dropped or synced here unless it becomes ours)."""
         known = self.ref_state(ref)
-        if known is not None and (known.origin != "config" or origin == "config"):
+        if known is not None and _ORIGIN_RANK.get(origin, 2) <= _ORIGIN_RANK.get(known.origin, 2):
             return  # a no-op sync writes nothing
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT OR IGNORE INTO refs VALUES (?, NULL, NULL, ?, NULL, NULL)", (ref, origin))
-            if origin != "config":  # given or checked out: kept even when no pattern matches
-                self.db.execute("UPDATE refs SET origin = ? WHERE ref = ? AND origin = 'config'", (origin, ref))
+            self.db.execute("UPDATE refs SET origin = ? WHERE ref = ?", (origin, ref))
 
     def holders(self, path: str, blob: str) -> frozenset[str]:
         """The refs listed on the points of `path` at `blob`: the refs whose view holds it, but

@@ -25,7 +25,8 @@ def _refs(ws: Workspace) -> list[dict[str, Any]]:
     repo, found = ws.repo, []
     for state in ws.manifest.tracked():
         fresh: bool | None = None
-        if repo is not None and state.ref != refs.LEGACY and not (refs.is_detached_name(state.ref) and state.ref != ws.ref):
+        if repo is not None and state.ref != refs.LEGACY and state.origin != "store" and \
+                not (refs.is_detached_name(state.ref) and state.ref != ws.ref):
             tip = refs.tip(repo, state.ref, ws.ref)  # None here: the ref is gone
             fresh = tip is not None and tip.tree == state.tree
         found.append({"ref": state.ref, "commit": state.commit, "files": ws.manifest.counts(state.ref)[0],

@@ -282,6 +282,8 @@ def _seed(ws: Workspace, view: View, result: SyncResult) -> None:
             _set_refs(ws, sorted(holders | {view.ref}), _ids(ws, items))
     faults.reached("ref-relisted")
     m.seed(view.ref, start.ref)
+    if not _embedded(ws.store):  # a shared collection: other machines know a ref by its points alone
+        _materialize(ws, view.ref)
     result.notes.append(f"{view.ref}: started from {start.ref}'s index ({best[0]} files differ)")
 
 
@@ -321,8 +323,8 @@ def _drop_gone(ws: Workspace, syncing: set[str], result: SyncResult) -> None:
     assert repo is not None
     patterns = set(refnames.matching(repo, ws.config.refs)) if ws.config.refs else set()
     for state in ws.manifest.tracked():
-        if state.ref in syncing or state.ref == refnames.LEGACY:
-            continue
+        if state.ref in syncing or state.ref == refnames.LEGACY or state.origin == "store":
+            continue  # (another machine's ref, read from a shared collection: not ours to drop)
         gone = not refnames.exists(repo, state.ref)
         if gone or (state.origin == "config" and state.ref not in patterns):
             _drop(ws, state.ref)
@@ -498,9 +500,11 @@ class _Reconcile:
         if not by_ref:
             return
         current, adopted = self.m.ref, 0
+        # A server's collection is shared: its refs are other machines' until this one syncs them.
+        origin = "head" if _embedded(self.store) else "store"
         for ref, by_path in sorted(by_ref.items()):
             self.m.ref = ref
-            self.m.track(ref, "head")  # nothing synced: its next sync compares every file, embeds none
+            self.m.track(ref, origin)  # nothing synced: its next sync compares every file, embeds none
             records, dirty = [], []
             for path, blobs in by_path.items():
                 blob, chunks = max(blobs.items(), key=lambda kv: len(kv[1]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gitindex.examine import examine
@@ -39,10 +39,13 @@ def verify(ws: Workspace, source: Source | None, ref: str | None = None) -> Veri
     return verify_views(ws, [(ref, source)], only=ref)
 
 
-def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]], only: str | None = None) -> VerifyResult:
+def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]], only: str | None = None,
+                 unseen: Sequence[str] = ()) -> VerifyResult:
     """Compare every stored point (or, with `only`, those listing that ref) with a fresh
     chunking of each view's tree: a point must exist exactly when some view's tree has its
-    chunk, and list exactly those views' refs (a view named None lists no refs to check)."""
+    chunk, and list exactly those views' refs (a view named None lists no refs to check). The
+    points only `unseen` refs hold (tracked, but not resolvable here: another worktree's HEAD,
+    another machine's branch) are left unchecked."""
     expected: defaultdict[str, set[str]] = defaultdict(set)
     names: list[str] = []
     spec, syntax = ws.spec, ws.syntax  # (each reads the manifest while a switch is under way)
@@ -60,6 +63,10 @@ def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]
                     if name is not None:
                         held.add(name)
     stored, ranges = _stored(ws.store, only, ws.manifest)
+    elsewhere = set(unseen)
+    unchecked = [pid for pid, held in stored.items() if held and held <= elsewhere and pid not in expected]
+    for pid in unchecked:
+        del stored[pid]
     mislisted = 0
     if names:
         checked = set(names)
@@ -69,6 +76,8 @@ def verify_views(ws: Workspace, views: Iterable[tuple[str | None, Source | None]
         stale=len(stored.keys() - expected.keys()), missing=len(expected.keys() - stored.keys()),
         duplicates=sum(n - 1 for n in ranges.values() if n > 1), expected=len(expected),
         mislisted=mislisted, refs=tuple(names),
+        note=(f"{len(unchecked)} points of refs this worktree cannot resolve ({', '.join(sorted(elsewhere))}) "
+              "were not checked") if unchecked else None,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GIT_ENV, CountingEmbedder, GitRepo, open_index, python_source
+from conftest import GIT_ENV, CountingEmbedder, GitRepo, git, open_index, python_source
 from typer.testing import CliRunner
 
 from gitindex.cli import app
@@ -407,3 +407,42 @@ def test_a_lost_manifest_with_overlays_is_read_back_from_the_store(
     for ref in ("main", "feature"):
         assert_view_is_the_tree(repo, ref)
     verify_ok(repo)
+
+
+def test_a_shared_server_collection_keeps_the_refs_other_machines_synced(
+        two_branches: GitRepo, embedder: CountingEmbedder, tmp_path: Path) -> None:
+    """Two machines write one server collection (qdrant-client's local mode, the server
+    adapter): the second, a clone without the feature branch, adopts the collection and syncs
+    main; feature, which only the first machine has, keeps its points and its whole view
+    (overlays are an embedded-store thing: on a server every point lists its refs)."""
+    from qdrant_client import QdrantClient
+
+    from gitindex.store.remote import RemoteStore
+
+    repo = two_branches
+    client = QdrantClient(location=":memory:")
+
+    def index(path: Path) -> Any:
+        ix = open_index(path, embedder, repo_key="example.com/team/app")  # (as an origin URL gives it)
+        server = RemoteStore(client, "team", "memory")
+        server.repo = ix.workspace.repo_key
+        ix.workspace.__dict__["store"] = server
+        return ix
+
+    with index(repo.path) as ix:
+        ix.sync(["main", "feature"])
+        assert ix.workspace.manifest.ref_state("feature").base is None  # type: ignore[union-attr]
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", str(repo.path), "laptop")
+    laptop = GitRepo(tmp_path / "laptop")
+    laptop.commit({"common.py": python_source("laptop", 4)})  # main moves on the second machine
+    with index(laptop.path) as ix:
+        done = ix.sync()
+        assert done.refs == ["main"] and not any("dropped" in n for n in done.notes), done.notes
+        states = {s.ref: s.origin for s in ix.workspace.manifest.tracked()}
+        assert states == {"main": "head", "feature": "store"}
+        assert {h.path for h in ix.search("parcel function", ref="feature", limit=20)} >= {"shipping.py", "common.py"}
+        assert ix.verify().ok  # feature's points are the other machine's: not stale here
+    with index(repo.path) as ix:  # the first machine: feature's view is whole
+        hits = ix.search("handle case", ref="feature", limit=50)
+        assert {h.path for h in hits} == {"common.py", "billing.py", "shipping.py"}
+        assert all(h.refs for h in hits)

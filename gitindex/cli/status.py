@@ -30,6 +30,8 @@ def status(
     if len(info["refs"]) > 1 or (info["refs"] and info["refs"][0]["ref"] != info["ref"]):
         for ref in info["refs"]:
             state = {True: "fresh", False: "moved since: run `gitindex sync`", None: ""}[ref["fresh"]]
+            if ref["origin"] == "store":
+                state = "synced by another machine"
             mark = "*" if ref["ref"] == info["ref"] else " "
             shared = f" (on {ref['base']}'s points, {ref['own_files']} of its own)" if ref["base"] else ""
             typer.echo(f"ref:     {mark}{ref['ref']} at {(ref['commit'] or 'nothing')[:12]}, {ref['files']} files"
