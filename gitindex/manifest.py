@@ -272,10 +272,12 @@ class Manifest:
         sync is then incremental from there."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("files", "touched", "overrides"):
+            for table in ("files", "dirty", "touched", "overrides"):
                 self.db.execute(f"DELETE FROM {table} WHERE ref = ?", (ref,))
             self.db.execute("INSERT INTO files SELECT ?, path, blob, mode, chunks FROM files WHERE ref = ?", (ref, start))
-            self.db.execute("INSERT INTO overrides SELECT ?, path FROM overrides WHERE ref = ?", (ref, start))
+            # What an interrupted run of `start` left half-done is `ref`'s to compare too.
+            for table in ("dirty", "touched", "overrides"):
+                self.db.execute(f"INSERT INTO {table} SELECT ?, path FROM {table} WHERE ref = ?", (ref, start))
             self.db.execute("UPDATE refs SET tree = s.tree, commit_id = s.commit_id, base = COALESCE(s.base, s.ref) "
                             "FROM (SELECT * FROM refs WHERE ref = ?) AS s WHERE refs.ref = ?", (start, ref))
 

@@ -264,6 +264,8 @@ def assert_view_is_the_tree(repo: GitRepo, ref: str, query: str = "handle case")
     for hit in hits:
         blob = tree[hit["path"]].split()[2]  # a path not in ref's tree fails here
         assert (hit["path"], hit["start_line"], blob) in blobs and ref in hit["refs"]
+        lines = repo.git("show", f"{ref}:{hit['path']}").splitlines()[hit["start_line"] - 1:hit["end_line"]]
+        assert hit["text"].strip() == "\n".join(lines).strip()  # that ref's text, not another blob's
     assert {h["path"] for h in hits} == set(tree)
 
 
@@ -446,3 +448,23 @@ def test_a_shared_server_collection_keeps_the_refs_other_machines_synced(
         hits = ix.search("handle case", ref="feature", limit=50)
         assert {h.path for h in hits} == {"common.py", "billing.py", "shipping.py"}
         assert all(h.refs for h in hits)
+
+
+def test_a_new_ref_started_from_a_view_a_killed_sync_left_half_done_is_exact(
+        two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    """main's sync is killed after its new points are written, before the manifest records
+    them (the path is dirty); a new ref started from main's view must compare that path too."""
+    repo = two_branches
+    repo.git("branch", "-q", "topic", "main")  # main's tree before the change below
+    repo.commit({"common.py": python_source("shared", 4)})
+    killed = subprocess.run([sys.executable, "-m", "gitindex", "sync"], cwd=repo.path,
+                            env={**os.environ, "_GITINDEX_TEST_KILL_AT": "upserted"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    assert sync(repo, embedder, "topic").complete
+    assert_view_is_the_tree(repo, "topic")
+    verify_ok(repo, "--ref", "topic")
+    sync(repo, embedder)
+    for ref in ("main", "topic"):
+        assert_view_is_the_tree(repo, ref)
+    verify_ok(repo)
