@@ -83,23 +83,57 @@ class Index:
     def sync(self, ref: str | Sequence[str] | None = None, *, staged: bool = False, index_file: str | None = None,
              rebuild: bool = False, wait: bool = True, progress: Progress | None = None,
              should_stop: Callable[[], bool] | None = None,
-             on_wait: Callable[[], None] | None = None, shard: str | None = None) -> SyncResult:
+             on_wait: Callable[[], None] | None = None, shard: str | None = None,
+             forget: Sequence[str] = ()) -> SyncResult:
         """Bring each ref's view of the index to exactly its tree, embedding only text it has not
         embedded before: `ref` (one name or several: each becomes a tracked ref), or by default
         the checked-out branch (HEAD), the refs the `refs` setting matches and every tracked ref
         that moved. A plain directory: its files. A repository with no commits yet has nothing
         to index: the result says so ("empty"). `shard` "K/N": only the paths whose stable hash
-        falls in shard K of N (N jobs sharing one collection do one sync together)."""
+        falls in shard K of N (N jobs sharing one collection do one sync together). `forget`:
+        tracked refs to stop tracking first (taken off every point; the points no other ref
+        holds go); not the checked-out branch, nor one the `refs` setting matches."""
         from gitindex.plan import Shard
         from gitindex.sync import SyncResult, sync
 
         which = Shard.parse(shard) if shard else None
+        forgotten = self._forgettable(forget, ref, which is not None)
         try:
-            views = self._views(ref, staged, index_file)
+            views = [v for v in self._views(ref, staged, index_file) if v.ref not in forgotten]
         except EmptyRepositoryError:
             return SyncResult(commit=None, label="empty", notes=["nothing to index yet: the repository has no commits"])
         return sync(self.workspace, views, progress=progress, should_stop=should_stop or (lambda: False),
-                    rebuild=rebuild, wait=wait, on_wait=on_wait, shard=which)
+                    rebuild=rebuild, wait=wait, on_wait=on_wait, shard=which, forget=forgotten)
+
+    def _forgettable(self, names: Sequence[str], given: str | Sequence[str] | None, sharded: bool) -> list[str]:
+        """The tracked refs `names` stands for (ConfigError for one that cannot be forgotten)."""
+        from gitindex import refs
+
+        if not names:
+            return []
+        ws, repo = self.workspace, self.workspace.repo
+        if repo is None:
+            raise ConfigError(f"{self.root} is not a git repository: --forget names a ref")
+        if sharded:
+            raise ConfigError("--forget and --shard exclude each other: forget a ref in an unsharded sync")
+        with reading(ws.manifest_path):
+            tracked = [s.ref for s in ws.manifest.tracked()] if ws.manifest_path.is_file() else []
+        syncing = {refs.short(n) for n in ([given] if isinstance(given, str) else list(given or ()))}
+        configured = set(refs.matching(repo, ws.config.refs))
+        found = []
+        for name in (refs.short(refs.check_name(n)) for n in names):
+            if name not in tracked:
+                raise ConfigError(f"ref {name!r} is not tracked (tracked refs: {', '.join(tracked) or 'none'})")
+            if name == ws.ref:
+                raise ConfigError(f"{name!r} is checked out here: a sync always indexes it (check out another "
+                                  "branch first)")
+            if name in configured:
+                raise ConfigError(f"{name!r} matches the `refs` setting ({', '.join(ws.config.refs)}): take it "
+                                  "out of the setting instead")
+            if name in syncing:
+                raise ConfigError(f"--ref and --forget both name {name!r}")
+            found.append(name)
+        return list(dict.fromkeys(found))
 
     def _views(self, ref: str | Sequence[str] | None, staged: bool, index_file: str | None) -> list[View]:
         from gitindex import refs

@@ -122,6 +122,7 @@ def sync(
     wait: bool = True,
     on_wait: Callable[[], None] | None = None,
     shard: Shard | None = None,
+    forget: Sequence[str] = (),
 ) -> SyncResult:
     """Index `target` (a git tree; None for a plain directory) incrementally, or each of
     several refs' views (the first is the main one: its commit and label are the result's).
@@ -147,7 +148,7 @@ def sync(
                 if not ws.store.looks_sound():
                     raise StoreUnreadableError(f"the embedded store {ws.store.location} is missing parts or "
                                                "its configuration does not read back")
-                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard, forget)
             except StoreUnreadableError as exc:
                 ws.store.close()
                 moved = ws.store.set_aside()
@@ -156,7 +157,7 @@ def sync(
                 ws.manifest.reset()  # re-read every file; vectors come from the cache, not the model
                 result.notes.append(f"the embedded store could not be opened ({exc}); set aside as {moved} "
                                     "and rebuilt")
-                _run_all(ws, views, result, progress, should_stop, rebuild, shard)
+                _run_all(ws, views, result, progress, should_stop, rebuild, shard, forget)
         except BaseException as exc:
             error = exc
             raise
@@ -184,28 +185,38 @@ def sync(
 
 
 def _run_all(ws: Workspace, views: Sequence[View], result: SyncResult, progress: Progress | None,
-             should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
+             should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None, forget: Sequence[str]) -> None:
     switch = _Switch.under_way(ws, result, rebuild)
     if switch is None:
         reconcile = _Reconcile(ws, result)
         store_had_points = reconcile.run(rebuild)
         if reconcile.beside is None:
-            _sync_views(ws, views, result, progress, should_stop, store_had_points, shard)
+            _sync_views(ws, views, result, progress, should_stop, store_had_points, shard, forget)
             return
         switch = _Switch.begin(ws, result, reconcile.beside)
         rebuild = True  # the build starts from nothing (what an abandoned one left is gone)
-    switch.run(_with_tracked(ws, views), result, progress, should_stop, rebuild, shard)
+    for ref in forget:  # the index searches use until the swap, and (below) the build
+        if ws.manifest.ref_state(ref) is not None:
+            _drop(ws, ref)
+    switch.run(_with_tracked(ws, views), result, progress, should_stop, rebuild, shard, forget)
 
 
 def _sync_views(ws: Workspace, views: Sequence[View], result: SyncResult, progress: Progress | None,
-                should_stop: Callable[[], bool], store_had_points: bool, shard: Shard | None) -> bool:
-    """Bring each ref's view to its target, the first one first; True when every view's whole
-    target was recorded as synced (a complete run of every shard)."""
+                should_stop: Callable[[], bool], store_had_points: bool, shard: Shard | None,
+                forget: Sequence[str] = ()) -> bool:
+    """Bring each ref's view to its target, the first one first, after dropping the refs to
+    `forget`; True when every view's whole target was recorded as synced (a complete run of
+    every shard)."""
     m = ws.manifest
     if ws.repo is not None:
         _name_legacy_view(ws, views[0].ref, result)
         if shard is None:
             _drop_gone(ws, {v.ref for v in views}, result)
+        for ref in forget:
+            if m.ref_state(ref) is not None:
+                _drop(ws, ref)
+                result.notes.append(f"forgot ref {ref}: it is no longer tracked, and its points no other ref "
+                                    "holds were deleted")
     result.refs = [v.ref for v in views]
     done = True
     for view in views:
@@ -606,7 +617,7 @@ class _Switch:
         return it
 
     def run(self, views: Sequence[View], result: SyncResult, progress: Progress | None,
-            should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> None:
+            should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None, forget: Sequence[str] = ()) -> None:
         """Sync the build to the views' targets (from nothing when `rebuild`); swap it in when complete."""
         build = self.build
         try:
@@ -614,7 +625,7 @@ class _Switch:
             if recovered:
                 result.notes.append(f"the switch's build: {recovered}")
             try:
-                done = self._sync_build(views, result, progress, should_stop, rebuild, shard)
+                done = self._sync_build(views, result, progress, should_stop, rebuild, shard, forget)
             except StoreUnreadableError as exc:  # the build's shard, not the one searches use
                 build.store.close()
                 moved = build.store.set_aside()
@@ -622,7 +633,7 @@ class _Switch:
                 result.notes.append(f"the new index being built could not be opened ({exc}); set aside as "
                                     f"{moved} and built again")
                 try:
-                    done = self._sync_build(views, result, progress, should_stop, True, shard)
+                    done = self._sync_build(views, result, progress, should_stop, True, shard, forget)
                 except StoreUnreadableError as again:  # not for sync() to set the main store aside
                     raise StoreError(str(again)) from None
             if done:
@@ -631,13 +642,14 @@ class _Switch:
             build.close()
 
     def _sync_build(self, views: Sequence[View], result: SyncResult, progress: Progress | None,
-                    should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None) -> bool:
+                    should_stop: Callable[[], bool], rebuild: bool, shard: Shard | None,
+                    forget: Sequence[str]) -> bool:
         build = self.build
         if not build.store.looks_sound():
             raise StoreUnreadableError(f"the embedded store {build.store.location} is missing parts or its "
                                        "configuration does not read back")
         had_points = _Reconcile(build, result, may_build_beside=False).run(rebuild)
-        return _sync_views(build, views, result, progress, should_stop, had_points, shard)
+        return _sync_views(build, views, result, progress, should_stop, had_points, shard, forget)
 
     def swap(self, result: SyncResult) -> None:
         """The build is complete: it replaces the index, in the order store/swap.py gives."""

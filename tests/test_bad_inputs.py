@@ -181,6 +181,12 @@ CASES: list[Bad] = [
         "--staged and --ref exclude each other"),
     Bad("--ref on a plain directory", ("index", "{plain}", "--ref", "HEAD"), EXIT_USAGE,
         "is not a git repository: --ref and --staged need one"),
+    Bad("--forget an untracked ref", ("sync", "{repo}", "--forget", "no-such-branch"), EXIT_USAGE,
+        "ref 'no-such-branch' is not tracked (tracked refs: none)"),
+    Bad("--forget with --shard", ("sync", "{repo}", "--forget", "main", "--shard", "1/2"), EXIT_USAGE,
+        "--forget and --shard exclude each other"),
+    Bad("--forget on a plain directory", ("index", "{plain}", "--forget", "main"), EXIT_USAGE,
+        "plain is not a git repository: --forget names a ref"),
     Bad("unknown option", ("sync", "{repo}", "--frobnicate"), EXIT_USAGE, "No such option: --frobnicate"),
     Bad("unknown command", ("synk",), EXIT_USAGE, "No such command 'synk'"),
     # -- paths and repositories -----------------------------------------------------------------

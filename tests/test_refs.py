@@ -468,3 +468,27 @@ def test_a_new_ref_started_from_a_view_a_killed_sync_left_half_done_is_exact(
     for ref in ("main", "topic"):
         assert_view_is_the_tree(repo, ref)
     verify_ok(repo)
+
+
+def test_forget_stops_tracking_a_ref_and_deletes_what_only_it_held(
+        two_branches: GitRepo, embedder: CountingEmbedder) -> None:
+    repo = two_branches
+    repo.git("tag", "v1", "feature")
+    sync(repo, embedder, ["feature", "v1"])  # v1: an overlay on feature (the same tree), or on main
+    assert gi("sync", str(repo.path), "--forget", "main", code=2).output.count("checked out here") == 1
+    assert "not tracked (tracked refs: feature, main, v1)" in gi("sync", str(repo.path), "--forget", "v2", code=2).output
+    assert "both name 'v1'" in gi("sync", str(repo.path), "--ref", "v1", "--forget", "v1", code=2).output
+    done = json.loads(gi("sync", str(repo.path), "--forget", "feature", "--json").stdout)
+    assert any("forgot ref feature" in n for n in done["notes"]), done["notes"]
+    status = json.loads(gi("status", str(repo.path), "--json").stdout)
+    assert {r["ref"] for r in status["refs"]} == {"main", "v1"}
+    assert holders(repo.path, "shipping.py") == {("v1",)}  # v1 still holds it
+    assert_view_is_the_tree(repo, "v1")
+    gi("sync", str(repo.path), "--forget", "v1")
+    assert holders(repo.path, "shipping.py") == set()  # no tracked ref holds it: gone
+    assert holders(repo.path, "common.py") == {("main",)}
+    verify_ok(repo)
+    (repo.path / ".git" / "info" / "exclude").write_text(".gitindex.toml\n")
+    (repo.path / ".gitindex.toml").write_text('refs = ["feature"]\n')
+    sync(repo, embedder)
+    assert "matches the `refs` setting" in gi("sync", str(repo.path), "--forget", "feature", code=2).output

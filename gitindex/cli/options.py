@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 PathArg = Annotated[Path, typer.Argument(help="A directory inside the repository.", show_default=False)]
 RefOpt = Annotated[str | None, typer.Option("--ref", help="Use this branch, tag or commit instead of HEAD.")]
 RefsOpt = Annotated[list[str] | None, typer.Option("--ref", help="Sync this branch, tag or commit and keep it tracked (repeatable; default: the checked-out branch, the configured refs and every tracked ref that moved).")]
+ForgetOpt = Annotated[list[str] | None, typer.Option("--forget", metavar="REF", help="Stop tracking REF (repeatable): it is taken off every point, and the points no other tracked ref holds go.")]
 StagedOpt = Annotated[bool, typer.Option("--staged", help="Use the staged tree (the git index).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (see README).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")]

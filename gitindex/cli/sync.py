@@ -20,6 +20,7 @@ from gitindex.cli.options import (
     CollOpt,
     DeviceOpt,
     ExcludeOpt,
+    ForgetOpt,
     IncludeOpt,
     JsonOpt,
     MaxFilesOpt,
@@ -55,7 +56,8 @@ def command(plain: bool) -> Callable[..., None]:
     """The sync command; `plain` lets PATH be a directory outside any git repository."""
 
     def sync_command(
-        path: PathArg = Path("."), ref: RefsOpt = None, staged: StagedOpt = False, as_json: JsonOpt = False,
+        path: PathArg = Path("."), ref: RefsOpt = None, forget: ForgetOpt = None, staged: StagedOpt = False,
+        as_json: JsonOpt = False,
         quiet: QuietOpt = False, batch_size: BatchOpt = None, max_file_size: MaxSizeOpt = None,
         max_files: MaxFilesOpt = None, model: ModelOpt = None, qdrant_url: UrlOpt = None,
         collection: CollOpt = None, include: IncludeOpt = None, exclude: ExcludeOpt = None,
@@ -76,6 +78,7 @@ def command(plain: bool) -> Callable[..., None]:
                 result = index.sync(
                     ref, staged=staged, index_file=index_file_from(os.environ) if staged else None,
                     rebuild=rebuild, wait=not no_wait, progress=progress, should_stop=should_stop, shard=shard,
+                    forget=forget or (),
                     on_wait=(lambda: err("gitindex: waiting for another sync to finish…")) if show else None,
                 )
         if as_json:
