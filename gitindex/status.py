@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SYNCED_COMMIT
+from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SWITCH, SYNCED_COMMIT
 from gitindex.search import check_store, freshness, reading_manifest
 from gitindex.workspace import Workspace
 
@@ -35,6 +35,17 @@ def _refs(ws: Workspace) -> list[dict[str, Any]]:
     return found
 
 
+def _switch(raw: str | None) -> dict[str, Any] | None:
+    """{phase, model, chunker, layout} of the index being built to replace this one, or None."""
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+        return {k: found.get(k) for k in ("phase", "model", "chunker", "layout")}
+    except (ValueError, AttributeError):
+        return {"phase": "unknown", "model": None, "chunker": None, "layout": None}
+
+
 def _status(ws: Workspace) -> dict[str, Any]:
     m = ws.manifest
     fresh = freshness(ws)
@@ -51,6 +62,7 @@ def _status(ws: Workspace) -> dict[str, Any]:
             with ws.store.session():
                 points = ws.store.count()
     last = m.get(LAST_RUN)
+    switch = _switch(m.get(SWITCH))
     hooks = None
     if ws.repo is not None:
         from gitindex.hooks import summary
@@ -70,5 +82,6 @@ def _status(ws: Workspace) -> dict[str, Any]:
         "collection": ws.collection,
         "model": m.get(MODEL) or ws.model_key,
         "last_run": json.loads(last) if last else None,
+        "switch": switch,  # a switch of model or chunker being built beside the index (store/swap.py)
         "hooks": hooks,  # installed hooks and the last background run (see `gitindex log`)
     }

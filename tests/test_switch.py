@@ -121,7 +121,10 @@ def test_a_backend_switch_killed_halfway_keeps_answering_with_the_old_model(inde
                            env={**os.environ, "GITINDEX_BACKEND": "onnx"})
     assert shown.returncode == 0 and json.loads(shown.stdout)[0]["path"] == "pkg/m3.py", shown.stderr
     with open_index(indexed.path, backend="onnx") as ix:
-        assert ix.status()["model"] == INT8
+        status = ix.status()
+        assert status["model"] == INT8
+        assert status["switch"] == {"phase": "building", "model": FP32, "chunker": status["switch"]["chunker"],
+                                    "layout": status["switch"]["layout"]}
 
     fp32 = CountingEmbedder("onnx")
     resumed = run_sync(indexed.path, fp32, backend="onnx", batch_size=2)
@@ -130,6 +133,7 @@ def test_a_backend_switch_killed_halfway_keeps_answering_with_the_old_model(inde
     with open_index(indexed.path, backend="onnx") as ix:
         expected = ix.verify().expected
         assert ix.status()["model"] == FP32 and ix.workspace.manifest.get(MODEL) == FP32
+        assert ix.status()["switch"] is None
     # Every chunk needed an fp32 vector: those of the killed run's batches came from the cache.
     assert 0 < resumed.embedded < expected
     assert answers(indexed.path, backend="onnx")[0] == FP32

@@ -36,6 +36,10 @@ def status(
             shared = f" (on {ref['base']}'s points, {ref['own_files']} of its own)" if ref["base"] else ""
             typer.echo(f"ref:     {mark}{ref['ref']} at {(ref['commit'] or 'nothing')[:12]}, {ref['files']} files"
                        + shared + (f"; {state}" if state else ""))
+    if info["switch"]:
+        new = info["switch"]
+        typer.echo(f"switch:   building {new['model']} (chunker {new['chunker']}) beside this index, which "
+                   "searches use until it is complete: run `gitindex sync` to finish it")
     typer.echo(f"store:    {info['store']} (collection {info['collection']})")
     typer.echo(f"model:    {info['model']}")
     last = info["last_run"]
