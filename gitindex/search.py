@@ -285,9 +285,9 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
     sparse = lexical.query(query) if mode != "dense" else None
     names = tuple(lexical.query_names(query)) if mode == "hybrid" else ()
     weights = ws.config.fusion_weights
-    hits: list[Hit] = []
+    hits: list[tuple[float, dict[str, object]]] = []
     offset, page = 0, limit
-    with reading_manifest(ws), ws.store.session():  # (hits read which overlays inherit them)
+    with ws.store.session():
         while len(hits) < limit:
             found = ws.store.query(Query(vector=vector, sparse=sparse, names=names, limit=page, offset=offset,
                                          where=where, mode=mode, weights=(weights[0], weights[1], weights[2]),
@@ -295,12 +295,13 @@ def search(ws: Workspace, query: str, *, limit: int = 10, path_glob: str | None 
             for p in found:
                 path = str(p.payload["path"])
                 if matches is None or matches(path):
-                    hits.append(_hit(p.score, p.payload, ws.manifest))
+                    hits.append((p.score, p.payload))
             if len(found) < page:
                 break
             offset += page
             page = min(page * 4, 4096)  # what the filters let through matched poorly: look further
-    return hits[:limit]
+    with reading_manifest(ws):  # (which overlays inherit each hit)
+        return [_hit(score, payload, ws.manifest) for score, payload in hits[:limit]]
 
 
 def _hit(score: float, payload: dict[str, object], manifest: Manifest) -> Hit:
