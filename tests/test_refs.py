@@ -411,6 +411,7 @@ def test_a_lost_manifest_with_overlays_is_read_back_from_the_store(
     verify_ok(repo)
 
 
+@pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant:UserWarning")
 def test_a_shared_server_collection_keeps_the_refs_other_machines_synced(
         two_branches: GitRepo, embedder: CountingEmbedder, tmp_path: Path) -> None:
     """Two machines write one server collection (qdrant-client's local mode, the server
