@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gitindex.config import load
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, EmptyRepositoryError, NotIndexedError
-from gitindex.manifest import ManifestError, reading
+from gitindex.manifest import MODEL, ManifestError, reading
 from gitindex.repo import Target
 from gitindex.workspace import Workspace, locate
 
@@ -117,12 +117,15 @@ class Index:
         if sharded:
             raise ConfigError("--forget and --shard exclude each other: forget a ref in an unsharded sync")
         with reading(ws.manifest_path):
-            tracked = [s.ref for s in ws.manifest.tracked()] if ws.manifest_path.is_file() else []
+            known = ws.manifest_path.is_file() and ws.manifest.get(MODEL) is not None
+            tracked = [s.ref for s in ws.manifest.tracked()] if known else []
         syncing = {refs.short(n) for n in ([given] if isinstance(given, str) else list(given or ()))}
         configured = set(refs.matching(repo, ws.config.refs))
         found = []
         for name in (refs.short(refs.check_name(n)) for n in names):
-            if name not in tracked:
+            # Nothing indexed here yet (a fresh CI runner): the sync reads the refs back from the
+            # store first, and says so if the ref is not among them.
+            if known and name not in tracked:
                 raise ConfigError(f"ref {name!r} is not tracked (tracked refs: {', '.join(tracked) or 'none'})")
             if name == ws.ref:
                 raise ConfigError(f"{name!r} is checked out here: a sync always indexes it (check out another "

@@ -213,10 +213,12 @@ def _sync_views(ws: Workspace, views: Sequence[View], result: SyncResult, progre
         if shard is None:
             _drop_gone(ws, {v.ref for v in views}, result)
         for ref in forget:
-            if m.ref_state(ref) is not None:
-                _drop(ws, ref)
-                result.notes.append(f"forgot ref {ref}: it is no longer tracked, and its points no other ref "
-                                    "holds were deleted")
+            if m.ref_state(ref) is None:  # (checked before the sync when an index was made here)
+                result.notes.append(f"ref {ref} is not tracked: nothing to forget")
+                continue
+            _drop(ws, ref)
+            result.notes.append(f"forgot ref {ref}: it is no longer tracked, and its points no other ref "
+                                "holds were deleted")
     result.refs = [v.ref for v in views]
     done = True
     for view in views:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACTION_TEXT = (ROOT / "action.yml").read_text()
 ACTION = yaml.safe_load(ACTION_TEXT)
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-CONTEXTS = {"github.action_path": str(ROOT), "runner.os": "Linux"}
+CONTEXTS = {"github.action_path": str(ROOT), "runner.os": "Linux", "github.event.pull_request.number": ""}
 
 
 def test_action_metadata() -> None:
@@ -51,12 +51,12 @@ def test_action_metadata() -> None:
             assert cond in inputs
 
 
-def _expand(value: str, inputs: dict[str, str]) -> str:
+def _expand(value: str, inputs: dict[str, str], contexts: dict[str, str] | None = None) -> str:
     def one(match: re.Match[str]) -> str:
         expr = match.group(1)
         if expr.startswith("inputs."):
             return inputs[expr.removeprefix("inputs.")]
-        return CONTEXTS[expr]
+        return (contexts or CONTEXTS)[expr]
 
     return EXPRESSION.sub(one, value)
 
@@ -79,7 +79,8 @@ def _outputs(path: Path) -> dict[str, str]:
     return out
 
 
-def run_action(workspace: Path, tmp: Path, given: dict[str, str]) -> tuple[int, dict[str, str], str]:
+def run_action(workspace: Path, tmp: Path, given: dict[str, str],
+               contexts: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
     """Run the action's `run:` steps the way a runner does: bash -eo pipefail, the step's env
     with inputs substituted, GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files. `uses:` steps (Python
     and cache set-up) are GitHub's own; gitindex is already installed here (input install=false)."""
@@ -95,7 +96,7 @@ def run_action(workspace: Path, tmp: Path, given: dict[str, str]) -> tuple[int, 
             continue
         script = tmp / f"step{i}.sh"
         script.write_text(step["run"])
-        env = base | {k: _expand(str(v), inputs) for k, v in step.get("env", {}).items()}
+        env = base | {k: _expand(str(v), inputs, {**CONTEXTS, **(contexts or {})}) for k, v in step.get("env", {}).items()}
         cwd = workspace / _expand(step.get("working-directory", "."), inputs)
         done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
                               cwd=cwd, env=env, capture_output=True, text=True)
@@ -159,3 +160,35 @@ def test_action_inputs_reach_the_cli_unmangled(tmp_path: Path) -> None:
     assert code == 0
     assert json.loads(out["json"])["files"]["skipped_by_reason"] == {"empty": 2, "excluded": 1}
     assert not (repo.path / "pwned").exists()
+
+
+def test_a_pull_request_is_indexed_under_its_own_name_and_forgotten_when_it_closes(tmp_path: Path) -> None:
+    """On a pull request the checkout is its merge commit, detached: the action names the ref
+    `pull/N/merge` (not HEAD); a later job's `forget` input takes it off the index."""
+    origin = GitRepo(tmp_path / "origin")
+    origin.commit({"app.py": python_source("app", functions=3)})
+    origin.git("checkout", "-q", "-b", "topic")
+    origin.commit({"parcel.py": python_source("parcel", functions=2)})
+    origin.git("checkout", "-q", "-b", "merge", "main")
+    origin.git("merge", "-q", "--no-ff", "--no-edit", "topic")
+    origin.git("update-ref", "refs/pull/7/merge", "HEAD")  # what GitHub keeps for pull request 7
+    origin.git("checkout", "-q", "main")
+    git(tmp_path, "clone", "-q", f"file://{origin.path}", "ci")
+    ci = GitRepo(tmp_path / "ci")
+    ci.git("fetch", "-q", "origin", "+refs/pull/7/merge:refs/remotes/pull/7/merge")  # as actions/checkout does
+    ci.git("checkout", "-q", "--detach", "refs/remotes/pull/7/merge")
+
+    code, out, summary = run_action(ci.path, tmp_path, {"install": "false"}, {"github.event.pull_request.number": "7"})
+    assert code == 0, summary
+    assert json.loads(out["json"])["refs"] == ["pull/7/merge"]
+    hits = CliRunner().invoke(app, ["search", "parcel case", "--repo", str(ci.path), "--ref", "pull/7/merge", "--json"])
+    assert "parcel.py" in {h["path"] for h in json.loads(hits.stdout)}
+
+    ci.git("checkout", "-q", "main")  # the job that runs when the pull request closes
+    code, out, summary = run_action(ci.path, tmp_path, {"install": "false", "forget": "pull/7/merge"})
+    assert code == 0, summary
+    done = json.loads(out["json"])
+    assert done["refs"] == ["main"] and any("forgot ref pull/7/merge" in n for n in done["notes"]), done
+    assert "forgot ref pull/7/merge" in summary
+    status = json.loads(CliRunner().invoke(app, ["status", str(ci.path), "--json"]).stdout)
+    assert [r["ref"] for r in status["refs"]] == ["main"]

@@ -16,6 +16,7 @@ from conftest import GIT_ENV, CountingEmbedder, GitRepo, git, open_index, python
 from typer.testing import CliRunner
 
 from gitindex.cli import app
+from gitindex.errors import ConfigError
 from gitindex.manifest import _MIGRATIONS, Manifest
 from gitindex.store import REFS
 
@@ -449,6 +450,22 @@ def test_a_shared_server_collection_keeps_the_refs_other_machines_synced(
         hits = ix.search("handle case", ref="feature", limit=50)
         assert {h.path for h in hits} == {"common.py", "billing.py", "shipping.py"}
         assert all(h.refs for h in hits)
+    # A third machine (nothing indexed there yet: a CI job when the branch's pull request closes)
+    # forgets feature: it reads the refs back from the collection, then drops that one.
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", str(repo.path), "ci")
+    with index(tmp_path / "ci") as ix:
+        done = ix.sync(forget=["feature"])
+        assert any("forgot ref feature" in n for n in done.notes), done.notes
+        assert "feature" not in {s.ref for s in ix.workspace.manifest.tracked()}
+        with ix.workspace.store.session():
+            listed = [p for _, p in ix.workspace.store.scroll()]
+        assert listed and not any("feature" in p[REFS] for p in listed)
+        assert "shipping.py" not in {p["path"] for p in listed}  # only feature held it
+        with pytest.raises(ConfigError, match="ref 'gone' is not tracked"):
+            ix.sync(forget=["gone"])
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", str(repo.path), "ci2")
+    with index(tmp_path / "ci2") as ix:  # nothing indexed here yet: known only once read back
+        assert any("ref gone is not tracked: nothing to forget" in n for n in ix.sync(forget=["gone"]).notes)
 
 
 def test_a_new_ref_started_from_a_view_a_killed_sync_left_half_done_is_exact(
