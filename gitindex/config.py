@@ -152,15 +152,22 @@ def _url(value: str) -> str:
 
 
 NAME_MAX_BYTES = 255  # a collection is a directory of the embedded store: one path component
+# Names the embedded store gives the files beside a collection `x` (x.lock, x.next, ...): a
+# collection named so would be taken for one of them (store/swap.py, store/embedded.py).
+_SIDE_SUFFIXES = (".next", ".old", ".lock", ".readers", ".unreadable")
 
 
 def check_collection(value: str) -> str:
     """A collection name that stays one directory under the store (the embedded store makes
-    data_dir/qdrant/NAME): no separators, no `..`, no control characters, 1 to 255 bytes."""
+    data_dir/qdrant/NAME): no separators, no `..`, no control characters, not a name the store
+    gives the files beside a collection, 1 to 255 bytes."""
     if not value:
         raise ValueError("expected a name, not an empty string")
     if "/" in value or "\\" in value or ".." in value or value == ".":
         raise ValueError("a collection name has no '/', '\\' or '..' and is not '.'")
+    if value.endswith(_SIDE_SUFFIXES) or ".corrupt-" in value:
+        raise ValueError(f"a collection name does not end in {', '.join(_SIDE_SUFFIXES)} nor hold '.corrupt-' "
+                         "(the embedded store names the files beside a collection so)")
     _printable(value)
     if len(value.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
         raise ValueError(f"a collection name is at most {NAME_MAX_BYTES} bytes long")

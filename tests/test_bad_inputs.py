@@ -138,6 +138,9 @@ CASES: list[Bad] = [
     collection("a\x00b", "'collection': 'a\\x00b' (no control or invisible characters"),
     collection("a\tb", "'collection': 'a\\tb' (no control or invisible characters"),
     collection("x" * 256, "(a collection name is at most 255 bytes long)"),
+    collection("code.next", "'collection': 'code.next' (a collection name does not end in .next, .old, .lock",
+               ("sync", "{repo}")),
+    collection("code.lock", "(a collection name does not end in .next, .old, .lock"),
     collection("é" * 128, "(a collection name is at most 255 bytes long)"),
     # -- flags ----------------------------------------------------------------------------------
     Bad("--include ''", ("sync", "{repo}", "--include", ""), EXIT_USAGE,
