@@ -139,6 +139,20 @@ def test_a_backend_switch_killed_halfway_keeps_answering_with_the_old_model(inde
     assert answers(indexed.path, backend="onnx")[0] == FP32
 
 
+def test_a_backend_switch_killed_as_it_swaps_says_to_finish_it(indexed: GitRepo) -> None:
+    """Killed between the directories' swap and the manifest's copy: the shard is fp32, the
+    manifest still says int8. A search is refused with the remedy (not "a model this gitindex no
+    longer makes": int8s is current), and the next sync finishes the switch."""
+    killed_sync(indexed.path, "switch-renamed", GITINDEX_BACKEND="onnx")
+    shown = subprocess.run([sys.executable, "-m", "gitindex", "search", "handle m3 case 1"], cwd=indexed.path,
+                           capture_output=True, text=True, timeout=300, env={**os.environ, "GITINDEX_BACKEND": "onnx"})
+    assert shown.returncode == 1 and "interrupted as it was swapped in" in shown.stderr, shown.stderr
+    assert "no longer makes" not in shown.stderr and "Traceback" not in shown.stderr
+    run_sync(indexed.path, CountingEmbedder("onnx"), backend="onnx")
+    finished(indexed.path, backend="onnx")
+    assert answers(indexed.path, backend="onnx")[0] == FP32
+
+
 def test_sync_rebuild_killed_halfway_leaves_the_index_and_the_next_sync_completes_it(
         indexed: GitRepo, embedder: CountingEmbedder) -> None:
     before = answers(indexed.path)
