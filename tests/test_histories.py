@@ -169,7 +169,15 @@ def _apply_to_branch(repo: GitRepo, branch: str, kind: str, pick: int, version: 
     if kind == "catch-up":  # `branch` moves to main's tree plus what it had (a merge), or main to it
         if branch != "main":
             repo.git("checkout", "-q", branch)
-            repo.git("merge", "-q", "--no-edit", "-X", "theirs", "main")
+            try:
+                repo.git("merge", "-q", "--no-edit", "-X", "theirs", "main")
+            except subprocess.CalledProcessError:  # modify/delete, which -X theirs leaves: main's side wins
+                for path in repo.git("diff", "--name-only", "--diff-filter=U").split():
+                    if repo.git("ls-tree", "main", "--", path):
+                        repo.git("checkout", "main", "--", path)
+                    else:
+                        repo.git("rm", "-q", "--", path)
+                repo.git("commit", "-q", "--no-edit")
             repo.git("checkout", "-q", "main")
         return
     if branch != "main":
