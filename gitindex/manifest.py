@@ -255,10 +255,8 @@ class Manifest:
     def holders(self, path: str, blob: str) -> frozenset[str]:
         """The refs listed on the points of `path` at `blob`: the refs whose view holds it, but
         for overlays that inherit it from their base (the base is listed)."""
-        return frozenset(r[0] for r in self.db.execute(
-            "SELECT f.ref FROM files f LEFT JOIN refs r ON r.ref = f.ref WHERE f.path = ? AND f.blob = ? AND "
-            "(r.base IS NULL OR EXISTS (SELECT 1 FROM overrides o WHERE o.ref = f.ref AND o.path = f.path))",
-            (path, blob)))
+        return frozenset(r[0] for r in self.db.execute(f"SELECT ref FROM ({_EXPLICIT}) WHERE path = ? AND blob = ?",
+                                                       (path, blob)))
 
     def blobs_elsewhere(self, path: str, ref: str | None = None) -> frozenset[str]:
         """The blobs of `path` that refs other than the current one (or `ref`) hold: their
