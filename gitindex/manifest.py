@@ -4,12 +4,13 @@ tree (sqlite). A Manifest reads and writes one ref's view at a time (`ref`); chu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gitindex.chunking import Chunk
 from gitindex.errors import GitindexError
@@ -85,6 +86,20 @@ SERVING = "serving"  # meanwhile, [model, chunker, layout] of the collection sea
 # (store/swap.py): JSON {"phase": "building" | "swapping", "model", "chunker", "layout": what is
 # built}. Absent when none is under way; the build's own state is in manifest.next.sqlite.
 SWITCH = "switch"
+
+
+def switch_of(raw: str | None) -> dict[str, Any] | None:
+    """The SWITCH key's value read back: None when no switch is under way, {} when it does not
+    read back as an object (a damaged value: each reader falls back on its own default)."""
+    if raw is None:
+        return None
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 _TABLES = ("files", "chunks", "dirty", "touched", "dir_state", "meta", "refs", "overrides")
 _PER_REF = ("files", "dirty", "touched", "refs", "overrides")  # the tables that hold one row set per ref
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gitindex import lexical, refs
 from gitindex.embedding import Embedder
 from gitindex.errors import ConfigError, IndexMismatchError, NotIndexedError, StoreError
-from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, SWITCH, Manifest, reading
+from gitindex.manifest import LAYOUT, MODEL, REBUILDING, SERVING, STORE_POINTS, Manifest, reading
 from gitindex.paths import glob_filter
 from gitindex.repo import Repo
 from gitindex.store import LAYOUT as STORE_LAYOUT
@@ -153,7 +153,7 @@ def check_index(ws: Workspace) -> None:
                 "settings, or run `gitindex sync` to finish the rebuild")
         return
     built = m.get(MODEL)
-    if built is not None and built != ws.model_key and _swapped_not_recorded(ws):
+    if built is not None and built != ws.model_key and ws.swapped_unrecorded():
         raise IndexMismatchError("a switch to a new index was interrupted as it was swapped in (the new "
                                  "index is in place, the manifest does not say so yet): run `gitindex sync` "
                                  "to finish it")
@@ -174,18 +174,6 @@ def check_index(ws: Workspace) -> None:
             f"the index was built by an older gitindex (store layout {layout}, now {STORE_LAYOUT}): "
             "run `gitindex sync` once to bring it up to date (vectors already computed are reused)"
         )
-
-
-def _swapped_not_recorded(ws: Workspace) -> bool:
-    """A switch's new shard was swapped in and its manifest not yet copied (store/swap.py step
-    3): the shard answers to the new model, the manifest still names the old one."""
-    raw = ws.manifest.get(SWITCH)
-    if raw is None or ws.config.qdrant_url or ws.next_store_path.exists():
-        return False
-    try:
-        return bool(json.loads(raw).get("phase") == "swapping")
-    except (ValueError, AttributeError):
-        return False
 
 
 # Names people type for a language, as the index records it (chunking.language).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SWITCH, SYNCED_COMMIT
+from gitindex.manifest import LAST_RUN, MODEL, STORE_POINTS, SWITCH, SYNCED_COMMIT, switch_of
 from gitindex.search import check_store, freshness, reading_manifest
 from gitindex.workspace import Workspace
 
@@ -37,13 +37,10 @@ def _refs(ws: Workspace) -> list[dict[str, Any]]:
 
 def _switch(raw: str | None) -> dict[str, Any] | None:
     """{phase, model, chunker, layout} of the index being built to replace this one, or None."""
-    if raw is None:
+    found = switch_of(raw)
+    if found is None:
         return None
-    try:
-        found = json.loads(raw)
-        return {k: found.get(k) for k in ("phase", "model", "chunker", "layout")}
-    except (ValueError, AttributeError):
-        return {"phase": "unknown", "model": None, "chunker": None, "layout": None}
+    return {k: found.get(k) for k in ("model", "chunker", "layout")} | {"phase": found.get("phase", "unknown")}
 
 
 def _status(ws: Workspace) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from gitindex.manifest import (
     SYNCED_TREE,
     FileRecord,
     ManifestError,
+    switch_of,
 )
 from gitindex.memory import peak_rss_mb
 from gitindex.plan import Shard, Step, only_shard, plan
@@ -564,11 +565,11 @@ class _Switch:
         if raw is None:
             swap.remove_leftovers(shard, ws.data_dir / swap.BUILD_MANIFEST, build_too=True)
             return None
+        switch = switch_of(raw) or {}
         try:
-            switch = json.loads(raw)
             target = {k: str(switch[k]) for k in ("model", "chunker", "layout")}
             swapping = switch.get("phase") == "swapping"
-        except (ValueError, TypeError, KeyError):
+        except KeyError:
             target, swapping = {}, False
         wanted = cls._wanted(ws)
         it = cls(ws, ws.beside())
@@ -661,7 +662,7 @@ class _Switch:
         store = ws.store
         assert isinstance(store, EmbeddedStore)
         self.build.close()  # its shard flushed and closed, its manifest too
-        switch = json.loads(m.get(SWITCH) or "{}")
+        switch = switch_of(m.get(SWITCH)) or {}
         m.set(**{SWITCH: json.dumps({**switch, "phase": "swapping"})})  # 1
         faults.reached("switch-swapping")
         with store.exclusive():  # 2: no process has the shard open meanwhile

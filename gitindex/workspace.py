@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from functools import cached_property
@@ -13,7 +12,7 @@ from gitindex.chunking import CHUNKER_VERSION
 from gitindex.config import BACKENDS, Config, check_collection
 from gitindex.embedding import Embedder, ModelSpec, make_embedder, model_key, resolve_model
 from gitindex.errors import ConfigError, NotARepositoryError
-from gitindex.manifest import CHUNKER, MODEL, SWITCH, SYNCED_TREE, Manifest, ManifestError, set_aside
+from gitindex.manifest import CHUNKER, MODEL, SWITCH, SYNCED_TREE, Manifest, ManifestError, set_aside, switch_of
 from gitindex.repo import Repo, Target
 from gitindex.selection import Selector
 from gitindex.source import DirectorySource, GitSource, Source
@@ -149,15 +148,22 @@ class Workspace:
         if self._serving_memo is None or self._serving_memo[0] != key:
             self._serving_memo = (key, self._serving_for(*key))
         serving = self._serving_memo[1]
-        if serving is not None and serving.swapping and not self.next_store_path.exists():
+        if serving is not None and self.swapped_unrecorded():
             return None  # the shard was swapped in, the manifest not yet: refused until a sync
         return serving
 
+    def swapped_unrecorded(self) -> bool:
+        """A switch's new shard is in place and the manifest does not say so yet (store/swap.py
+        step 3): what it names is the old index's model; search refuses until a sync finishes."""
+        if self.config.qdrant_url or not self.manifest_path.is_file() or self.next_store_path.exists():
+            return False
+        return (switch_of(self.manifest.get(SWITCH)) or {}).get("phase") == "swapping"
+
     def _serving_for(self, switch: str | None, built: str | None, chunker: str | None) -> Serving | None:
+        to = switch_of(switch) or {}
         try:
-            to = json.loads(switch or "")
             target, swapping = (to["model"], to["chunker"]), to.get("phase") == "swapping"
-        except (ValueError, TypeError, KeyError):
+        except KeyError:
             return None
         if built is None or chunker is None or target != (self._model_key, self._chunker_id):
             return None  # settings that are neither the index's nor the build's: as they are
