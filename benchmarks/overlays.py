@@ -44,7 +44,6 @@ shared machine (its load average is reported): the ratios are the figures to com
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -56,7 +55,7 @@ from typing import Any
 
 from benchmarks import corpus, mcp
 from benchmarks.fake_embedder import FakeEmbedder
-from benchmarks.refs import CountingEmbedder, GitFiles, _append_function, check_hit, git, queries
+from benchmarks.refs import CountingEmbedder, GitFiles, _append_function, check_hit, git, queries, report
 
 DEFAULT_CACHE = Path.home() / ".cache" / "gitindex-bench"
 TARGET_ONE_FILE_S = 2.0  # issue: a ref one file away from a tracked one is synced in <= 2 s
@@ -344,13 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     args.copies = args.copies or (1 if args.quick else 3)
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.queries = args.queries or (10 if args.quick else 20)
-    try:
-        result = run(args)
-    except corpus.DownloadError as exc:
-        sys.exit(f"error: {exc}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    print(markdown(result))
+    report(args, run, markdown)
 
 
 if __name__ == "__main__":

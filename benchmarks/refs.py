@@ -45,7 +45,7 @@ import tarfile
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -654,6 +654,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.queries = args.queries or (10 if args.quick else 30)
     args.rounds = args.rounds or (2 if args.quick else 5)
+    report(args, run, markdown)
+
+
+def report(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, Any]],
+           markdown: Callable[[dict[str, Any]], str]) -> None:
+    """Run a benchmark, write every figure to `--json`, print its Markdown report (a corpus that
+    cannot be downloaded ends the process with the reason)."""
     try:
         result = run(args)
     except corpus.DownloadError as exc:
