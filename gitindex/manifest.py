@@ -322,15 +322,14 @@ class Manifest:
         """Of the current ref's overlays, those that inherit `paths` from it: by (path, blob,
         chunks) of what they hold there (blob None: nothing), which overlays."""
         found: dict[tuple[str, str | None, int], list[str]] = {}
-        dependents = self.dependents()
-        if not dependents:
+        if not self.dependents():
             return found
         for path in paths:
-            for ref in dependents:
-                if self.db.execute("SELECT 1 FROM overrides WHERE ref = ? AND path = ?", (ref, path)).fetchone():
-                    continue
-                row = self.db.execute("SELECT blob, chunks FROM files WHERE ref = ? AND path = ?", (ref, path)).fetchone()
-                found.setdefault((path, row[0], int(row[1])) if row else (path, None, 0), []).append(ref)
+            for ref, blob, chunks in self.db.execute(
+                    "SELECT r.ref, f.blob, f.chunks FROM refs r LEFT JOIN files f ON f.ref = r.ref AND f.path = ?1 "
+                    "WHERE r.base = ?2 AND NOT EXISTS (SELECT 1 FROM overrides o WHERE o.ref = r.ref AND o.path = ?1)",
+                    (path, self.ref)):
+                found.setdefault((path, blob, int(chunks or 0)), []).append(ref)
         return found
 
     def override(self, ref: str, paths: Iterable[str]) -> None:
